@@ -1,0 +1,56 @@
+"""The one exception tree. Every error the package raises on purpose is a ``PennySLMError``.
+
+    PennySLMError
+    ├── ConfigError(ValueError)        a config file or block is wrong; the message names the JSON path
+    ├── InputError(ValueError)         text handed to a module cannot be used (wrong type, empty where not allowed)
+    ├── ModelNotFoundError(FileNotFoundError)   no built artifact; says which command builds it
+    ├── ChecksumError(ValueError)      an artifact file does not match its manifest's sha256
+    ├── RegistryError(ValueError)      unknown model/version, or a regression gate refused activation
+    ├── NotLoadedError(RuntimeError)   a module was used before ``load()``
+    ├── ParityError(ValueError)        an exported graph disagrees with the torch model it came from
+    └── MissingDependencyError(ImportError)  a training/export extra is not installed; says what to pip install
+
+The CLI maps every ``PennySLMError`` to exit code 2 and a one-line message.
+"""
+
+from __future__ import annotations
+
+
+class PennySLMError(Exception):
+    """Root of every error penny-slm raises on purpose."""
+
+
+class ConfigError(PennySLMError, ValueError):
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {problem}" if path else problem)
+
+
+class InputError(PennySLMError, ValueError):
+    pass
+
+
+class ModelNotFoundError(PennySLMError, FileNotFoundError):
+    pass
+
+
+class ChecksumError(PennySLMError, ValueError):
+    pass
+
+
+class RegistryError(PennySLMError, ValueError):
+    pass
+
+
+class NotLoadedError(PennySLMError, RuntimeError):
+    pass
+
+
+class ParityError(PennySLMError, ValueError):
+    def __init__(self, message: str, max_diff: dict[str, float]) -> None:
+        self.max_diff = max_diff
+        super().__init__(f"{message}; max |diff| per output: {max_diff}")
+
+
+class MissingDependencyError(PennySLMError, ImportError):
+    pass

@@ -1,0 +1,113 @@
+"""Research classifier: does this message need a live web search?
+
+Decision rule (documented contract, tested in tests/pipeline/test_research.py):
+- ``p`` = calibrated P(needs search) = softmax(research_logits / T)[yes], T fitted on dev at build time.
+- The model's call is ``p >= 0.5``; ``confidence`` is the calibrated probability that the returned
+  ``needs_research`` is right (``p`` or ``1 - p``).
+- If the model's confidence is below ``confidence_threshold``, the classifier says ``needs_research=True``
+  (an extra search costs one call; a stale answer costs the user's trust) and ``reasoning`` says so;
+  ``confidence`` is then ``p``, the probability that searching was needed.
+- Empty or whitespace-only input: ``needs_research=False``, ``confidence=1.0``, category ``general``.
+- ``fallback`` (timeout or error) is the keyword matcher, labelled as such in ``reasoning``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from penny_slm.config import SLMConfig
+from penny_slm.errors import NotLoadedError
+from penny_slm.pipeline.adapters.onnx_encoder import OnnxEncoder
+from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.results import CATEGORIES, EncoderOutput, NormalizedText, ResearchClassification
+from penny_slm.rules.keywords import find_cue, keyword_classify
+from penny_slm.rules.normalize import normalize
+
+ARTIFACT = "research"
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max()
+    e = np.exp(z)
+    return e / e.sum()  # type: ignore[no-any-return]
+
+
+class ResearchClassifier:
+    name: ClassVar[str] = "research"
+    requires: ClassVar[frozenset[str]] = frozenset({"normalized"})
+    provides: ClassVar[frozenset[str]] = frozenset({"research"})
+
+    def __init__(self, confidence_threshold: float = 0.6, max_tokens: int = 128,
+                 execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1) -> None:
+        self.confidence_threshold = confidence_threshold
+        self.max_tokens = max_tokens
+        self.execution_providers = execution_providers
+        self.intra_op_threads = intra_op_threads
+        self.encoder: OnnxEncoder | None = None
+        self.temperature = 1.0
+        self.model_version: str | None = None
+
+    @classmethod
+    def from_config(cls, cfg: SLMConfig) -> ResearchClassifier:
+        block = cfg.models.research_classifier
+        return cls(block.confidence_threshold, block.max_tokens, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads)
+
+    def load(self, store: ModelRegistry, version: str | None = None) -> None:
+        """Load the active (or given) version after the registry has verified its checksums."""
+        artifact = store.load(ARTIFACT, version)
+        self.load_files(artifact.file("model.onnx"), artifact.file("tokenizer.json"),
+                        float(artifact.manifest.details["temperature"]), artifact.manifest.version)
+
+    def load_files(self, model_path: Path, tokenizer_path: Path, temperature: float, version: str) -> None:
+        """Load from explicit files: used by the build to evaluate a staged artifact before registering it."""
+        self.temperature = temperature
+        self.encoder = OnnxEncoder(model_path, tokenizer_path, providers=self.execution_providers,
+                                   intra_op_threads=self.intra_op_threads, max_tokens=self.max_tokens)
+        self.encoder.load()
+        self.model_version = version
+
+    def predict(self, message: str | NormalizedText) -> ResearchClassification:
+        return self.predict_batch([message])[0]
+
+    def predict_batch(self, messages: list[str | NormalizedText]) -> list[ResearchClassification]:
+        if self.encoder is None:
+            raise NotLoadedError("ResearchClassifier used before load(); call load(ModelRegistry(...)) first")
+        turns = [m if isinstance(m, NormalizedText) else normalize(m) for m in messages]
+        todo = [i for i, t in enumerate(turns) if t.text.strip()]
+        outputs = dict(zip(todo, self.encoder.encode([turns[i].text for i in todo]))) if todo else {}
+        return [self._decide(t, outputs[i]) if i in outputs else self._empty() for i, t in enumerate(turns)]
+
+    def fallback(self, message: str | NormalizedText, reason: str) -> ResearchClassification:
+        text = message.text if isinstance(message, NormalizedText) else normalize(message).text
+        base = keyword_classify(text)
+        return ResearchClassification(base.needs_research, base.confidence, f"{reason}; {base.reasoning}", base.category)
+
+    @staticmethod
+    def _empty() -> ResearchClassification:
+        return ResearchClassification(False, 1.0, "Empty message: nothing to look up.", "general")
+
+    def _decide(self, turn: NormalizedText, out: EncoderOutput) -> ResearchClassification:
+        p = float(_softmax(np.asarray(out.logits["research"], dtype=np.float64) / self.temperature)[1])
+        category = CATEGORIES[int(np.argmax(out.logits["category"]))]
+        label = category.replace("_", " ")
+        model_says = p >= 0.5
+        model_conf = p if model_says else 1.0 - p
+        cue = find_cue(turn.text)
+        if model_conf < self.confidence_threshold:
+            needs, confidence = True, p
+            reasoning = (f"Unsure: looks like {label}, p(search)={p:.2f}, confidence {model_conf:.2f} is below "
+                         f"the {self.confidence_threshold:.2f} threshold, so searching to be safe.")
+        elif model_says:
+            needs, confidence = True, p
+            why = f"cue '{cue[1]}'" if cue else "no time word, but the answer can change"
+            reasoning = f"Looks like {label} that depends on live information ({why}); p(search)={p:.2f}."
+        else:
+            needs, confidence = False, 1.0 - p
+            why = f"'{cue[1]}' appears but the answer doesn't depend on live data" if cue else "answerable from established knowledge"
+            reasoning = f"Looks like {label}, {why}; p(search)={p:.2f}."
+        if out.truncated or turn.truncated:
+            reasoning += f" Input was long: only the first {self.max_tokens} tokens were read."
+        return ResearchClassification(needs, round(confidence, 4), reasoning, category)

@@ -1,0 +1,76 @@
+"""Every value that crosses a stage boundary: frozen, slotted dataclasses with the framework's field names.
+
+Read this file first. Tuples inside the package, lists in ``to_dict()`` (JSON for Penny and the CLI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+Category = Literal[
+    "current_events", "prices_markets", "sports", "weather", "verification",
+    "coding", "math", "concept_explanation", "creative", "personal", "general",
+]
+CATEGORIES: tuple[Category, ...] = get_args(Category)
+RESEARCH_CATEGORIES: frozenset[Category] = frozenset(
+    {"current_events", "prices_markets", "sports", "weather", "verification"}
+)
+
+ViolationName = Literal[
+    "coffee_reference", "asterisk_action", "excess_exclamation", "caps_enthusiasm",
+    "cheerleader_tone", "name_overuse",
+]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+class _ToDict:
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict: tuples become lists, nested results become dicts."""
+        out = _plain(self)
+        assert isinstance(out, dict)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedText(_ToDict):
+    """``text`` is for detection only; ``offsets[i]`` is the index in ``original`` of ``text[i]``."""
+
+    original: str
+    text: str
+    offsets: tuple[int, ...]
+    truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResearchClassification(_ToDict):
+    """The research classifier's verdict.
+
+    confidence: calibrated probability (0–1) that ``needs_research`` is the right call.
+    """
+
+    needs_research: bool
+    confidence: float
+    reasoning: str
+    category: Category
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderOutput:
+    """Raw head logits from one encoder pass, keyed by head name (``research``, ``category`` ...)."""
+
+    logits: dict[str, Any]
+    n_tokens: int
+    truncated: bool

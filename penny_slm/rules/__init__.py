@@ -1,0 +1,1 @@
+"""Deterministic rules: text normalization, the keyword research baseline. No model imports."""

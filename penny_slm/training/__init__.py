@@ -1,0 +1,1 @@
+"""Datasets and training scripts for the encoder heads (needs the ``[train]`` extra)."""

@@ -1,0 +1,106 @@
+"""Research dataset: JSONL load + validation, seeded stratified splits, a content hash for provenance.
+
+Files (``penny_slm/training/data/``), see ``docs/DATA.md`` for how each was made:
+- ``research_pool.jsonl``   hand-written rows for train/dev
+- ``research_train.jsonl``, ``research_dev.jsonl``  pool + template rows, split by ``make_research_splits``
+- ``research_test.jsonl``   hand-written separately, different phrasing; never templated
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from penny_slm.errors import InputError
+from penny_slm.results import CATEGORIES, Category
+
+
+@dataclass(frozen=True, slots=True)
+class ResearchRow:
+    text: str
+    needs_research: bool
+    category: Category | None
+
+
+def data_dir() -> Path:
+    return Path(str(resources.files("penny_slm.training"))) / "data"
+
+
+def load_research_jsonl(path: str | Path, *, require_category: bool = False) -> list[ResearchRow]:
+    """Read ``{"text", "needs_research", "category"?}`` lines; a bad line raises ``InputError`` naming it."""
+    rows: list[ResearchRow] = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: file not found") from exc
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise InputError(f"{where}: expected a JSON object")
+        text, label, category = obj.get("text"), obj.get("needs_research"), obj.get("category")
+        if not isinstance(text, str):
+            raise InputError(f"{where}: 'text' must be a string")
+        if not isinstance(label, bool):
+            raise InputError(f"{where}: 'needs_research' must be true or false")
+        if category is None and require_category:
+            raise InputError(f"{where}: 'category' is required here")
+        if category is not None and category not in CATEGORIES:
+            raise InputError(f"{where}: unknown category {category!r}; valid: {', '.join(CATEGORIES)}")
+        rows.append(ResearchRow(text, label, category))
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    return rows
+
+
+def file_hash(*paths: Path) -> str:
+    """sha256 over the files' bytes, in order: the training-data fingerprint in every manifest."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _write(path: Path, rows: list[dict[str, object]]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def make_research_splits(seed: int = 7, per_family: int = 170, dev_fraction: float = 0.15) -> tuple[int, int]:
+    """Regenerate train/dev from the hand-written pool plus template families (stratified, seeded)."""
+    from penny_slm.training.research_templates import generate
+
+    pool = [json.loads(line) for line in (data_dir() / "research_pool.jsonl").read_text().splitlines() if line]
+    test_texts = {r.text.lower() for r in load_research_jsonl(data_dir() / "research_test.jsonl")}
+    rows = [r for r in pool + generate(per_family, seed) if str(r["text"]).lower() not in test_texts]
+    strata: dict[tuple[object, object], list[dict[str, object]]] = defaultdict(list)
+    for row in rows:
+        strata[(row["category"], row["needs_research"])].append(row)
+    rng = random.Random(seed)
+    train: list[dict[str, object]] = []
+    dev: list[dict[str, object]] = []
+    for key in sorted(strata, key=str):
+        group = strata[key]
+        rng.shuffle(group)
+        cut = max(1, round(len(group) * dev_fraction))
+        dev += group[:cut]
+        train += group[cut:]
+    rng.shuffle(train)
+    rng.shuffle(dev)
+    _write(data_dir() / "research_train.jsonl", train)
+    _write(data_dir() / "research_dev.jsonl", dev)
+    return len(train), len(dev)
+
+
+if __name__ == "__main__":  # python -m penny_slm.training.datasets
+    print("train=%d dev=%d" % make_research_splits())

@@ -1,0 +1,181 @@
+"""Score a research classifier and the keyword baseline on the same rows, side by side.
+
+Runs the *runtime* classifier (ONNX, the artifact Penny ships), so reported numbers are the shipped ones.
+Needs only numpy at import; the optional report's PNGs need matplotlib (the ``[train]`` extra).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from penny_slm.results import CATEGORIES, ResearchClassification
+from penny_slm.rules.keywords import keyword_classify
+from penny_slm.training.datasets import ResearchRow
+
+N_BINS = 10
+
+
+def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
+    ms = np.asarray(samples_s) * 1000.0
+    return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)}
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = N_BINS) -> float:
+    """Weighted mean |accuracy − confidence| over equal-width confidence bins (0.5–1 for a binary call)."""
+    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    bins = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            ece += mask.mean() * abs(correct[mask].mean() - confidence[mask].mean())
+    return float(ece)
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    n: int
+    accuracy: float
+    precision: float
+    recall: float
+    f1: float
+    false_positive_rate: float
+    false_positives: int
+    category_accuracy: float | None
+    ece: float | None
+    latency_ms: dict[str, float]
+    confusion: dict[str, int]  # tp, fp, tn, fn
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def score(rows: list[ResearchRow], predictions: list[ResearchClassification], latencies_s: list[float],
+          *, calibrated: bool) -> EvalReport:
+    y = np.array([r.needs_research for r in rows])
+    p = np.array([c.needs_research for c in predictions])
+    tp, fp = int((p & y).sum()), int((p & ~y).sum())
+    tn, fn = int((~p & ~y).sum()), int((~p & y).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    with_cat = [(r, c) for r, c in zip(rows, predictions) if r.category is not None]
+    conf = np.array([c.confidence for c in predictions])
+    return EvalReport(
+        n=len(rows),
+        accuracy=round(float((p == y).mean()), 4),
+        precision=round(precision, 4),
+        recall=round(recall, 4),
+        f1=round(2 * precision * recall / (precision + recall) if precision + recall else 0.0, 4),
+        false_positive_rate=round(fp / (fp + tn) if fp + tn else 0.0, 4),
+        false_positives=fp,
+        category_accuracy=round(sum(r.category == c.category for r, c in with_cat) / len(with_cat), 4) if with_cat else None,
+        ece=round(expected_calibration_error(np.maximum(conf, 1 - conf), p == y), 4) if calibrated else None,
+        latency_ms=percentiles_ms(latencies_s),
+        confusion={"tp": tp, "fp": fp, "tn": tn, "fn": fn},
+    )
+
+
+def _timed(fn: Callable[[str], ResearchClassification], rows: list[ResearchRow]) -> tuple[list[ResearchClassification], list[float]]:
+    out, times = [], []
+    for row in rows:
+        start = time.perf_counter()
+        out.append(fn(row.text))
+        times.append(time.perf_counter() - start)
+    return out, times
+
+
+def evaluate_research(classify: Callable[[str], ResearchClassification], rows: list[ResearchRow]) -> dict[str, Any]:
+    """The ``eval research`` JSON: the model's metrics at top level, the keyword baseline under ``baseline``."""
+    for row in rows[:5]:  # warm-up, not timed
+        classify(row.text)
+    predictions, latencies = _timed(classify, rows)
+    base_predictions, base_latencies = _timed(keyword_classify, rows)
+    model = score(rows, predictions, latencies, calibrated=True)
+    baseline = score(rows, base_predictions, base_latencies, calibrated=False)
+    fp_reduction = 1 - model.false_positives / baseline.false_positives if baseline.false_positives else None
+    result = model.to_dict() | {
+        "baseline": baseline.to_dict(),
+        "false_positive_reduction": round(fp_reduction, 4) if fp_reduction is not None else None,
+    }
+    result["_predictions"] = predictions  # for the optional report; stripped before JSON output
+    return result
+
+
+def write_report(result: dict[str, Any], rows: list[ResearchRow], out_dir: Path) -> Path:
+    """Markdown report with a confusion matrix table, per-category accuracy, misses, and two PNGs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    predictions: list[ResearchClassification] = result["_predictions"]
+    conf = np.array([c.confidence for c in predictions])
+    conf = np.maximum(conf, 1 - conf)
+    correct = np.array([c.needs_research == r.needs_research for c, r in zip(predictions, rows)])
+
+    edges = np.linspace(0.5, 1.0, N_BINS + 1)
+    bins = np.clip(np.digitize(conf, edges[1:-1]), 0, N_BINS - 1)
+    centers, accs, counts = [], [], []
+    for b in range(N_BINS):
+        mask = bins == b
+        if mask.any():
+            centers.append(float(conf[mask].mean()))
+            accs.append(float(correct[mask].mean()))
+            counts.append(int(mask.sum()))
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.plot([0.5, 1], [0.5, 1], "--", color="grey", label="perfect calibration")
+    ax.plot(centers, accs, "o-", label="classifier")
+    for x, yv, n in zip(centers, accs, counts):
+        ax.annotate(str(n), (x, yv), textcoords="offset points", xytext=(0, 6), fontsize=7, ha="center")
+    ax.set(xlabel="confidence", ylabel="accuracy", title=f"Reliability (ECE {result['ece']:.3f})", xlim=(0.5, 1.01), ylim=(0, 1.05))
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out_dir / "reliability.png", dpi=120)
+    plt.close(fig)
+
+    labeled = [(r, c) for r, c in zip(rows, predictions) if r.category is not None]
+    matrix = np.zeros((len(CATEGORIES), len(CATEGORIES)), dtype=int)
+    for r, c in labeled:
+        matrix[CATEGORIES.index(r.category), CATEGORIES.index(c.category)] += 1  # type: ignore[arg-type]
+    fig, ax = plt.subplots(figsize=(7, 6))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(CATEGORIES)), CATEGORIES, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(CATEGORIES)), CATEGORIES, fontsize=7)
+    for i in range(len(CATEGORIES)):
+        for j in range(len(CATEGORIES)):
+            if matrix[i, j]:
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7)
+    ax.set(xlabel="predicted", ylabel="labelled", title="Category confusion")
+    fig.tight_layout()
+    fig.savefig(out_dir / "category_confusion.png", dpi=120)
+    plt.close(fig)
+
+    cm, bcm = result["confusion"], result["baseline"]["confusion"]
+    lines = [
+        "# Research classifier evaluation", "",
+        f"{result['n']} rows. Model vs the keyword baseline on the same rows.", "",
+        "| metric | model | keyword baseline |", "|---|---|---|",
+        *[f"| {k} | {result[k]} | {result['baseline'][k]} |" for k in
+          ("accuracy", "precision", "recall", "f1", "false_positive_rate", "false_positives", "category_accuracy")],
+        f"| latency p50 / p95 / p99 (ms) | {result['latency_ms']['p50']} / {result['latency_ms']['p95']} / {result['latency_ms']['p99']} | "
+        f"{result['baseline']['latency_ms']['p50']} / {result['baseline']['latency_ms']['p95']} / {result['baseline']['latency_ms']['p99']} |",
+        "", f"False-positive reduction vs baseline: {result['false_positive_reduction']}. ECE: {result['ece']}.", "",
+        "## Confusion matrix (needs_research)", "",
+        "| | predicted yes | predicted no |", "|---|---|---|",
+        f"| labelled yes | {cm['tp']} | {cm['fn']} |", f"| labelled no | {cm['fp']} | {cm['tn']} |", "",
+        f"Baseline: tp {bcm['tp']}, fp {bcm['fp']}, tn {bcm['tn']}, fn {bcm['fn']}.", "",
+        "![reliability](reliability.png)", "", "![category confusion](category_confusion.png)", "",
+        "## Misclassified", "", "| text | labelled | predicted | confidence | reasoning |", "|---|---|---|---|---|",
+        *[f"| {r.text.replace('|', '/')} | {r.needs_research} | {c.needs_research} | {c.confidence:.2f} | {c.reasoning.replace('|', '/')} |"
+          for r, c in zip(rows, predictions) if r.needs_research != c.needs_research],
+    ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,210 @@
+"""Fine-tune all-MiniLM-L6-v2 with one linear head per task over mean-pooled tokens.
+
+Two approaches, compared on dev by ``train_research``:
+- ``finetune``: encoder and heads trained together (AdamW, linear decay).
+- ``frozen``:  encoder untouched, scikit-learn logistic regression per head, weights copied into the
+  same linear heads, so both approaches export through one path.
+Confidence is calibrated afterwards with a single temperature fitted on dev (``fit_temperature``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, BertConfig, BertModel, BertPreTrainedModel, PreTrainedTokenizerBase
+
+from penny_slm.compat import base_encoder_dir
+from penny_slm.results import CATEGORIES
+from penny_slm.training.datasets import ResearchRow
+
+RESEARCH_HEADS: dict[str, tuple[str, ...]] = {"research": ("no", "yes"), "category": tuple(CATEGORIES)}
+
+
+class MultiHeadEncoder(BertPreTrainedModel):  # type: ignore[misc]
+    """BERT encoder → attention-masked mean pooling → ``{head}_logits`` for every head in ``config.head_sizes``."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.heads = nn.ModuleDict({name: nn.Linear(config.hidden_size, n) for name, n in config.head_sizes.items()})
+        self.post_init()
+
+    def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        pooled = self.pool(input_ids, attention_mask, token_type_ids)
+        return {f"{name}_logits": head(pooled) for name, head in self.heads.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class TrainSettings:
+    approach: str = "finetune"  # or "frozen"
+    epochs: int = 3
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    head_learning_rate: float = 1e-3
+    max_length: int = 64
+    seed: int = 13
+    threads: int = 2
+    limit_rows: int = 0  # 0 = all; tests use a few hundred rows
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+@dataclass
+class TrainedModel:
+    model: MultiHeadEncoder
+    tokenizer: PreTrainedTokenizerBase
+    label_names: dict[str, tuple[str, ...]]
+    settings: TrainSettings
+    seconds: float
+    dev_metrics: dict[str, float] = field(default_factory=dict)
+    temperature: float = 1.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _targets(rows: list[ResearchRow]) -> dict[str, torch.Tensor]:
+    return {
+        "research": torch.tensor([int(r.needs_research) for r in rows]),
+        "category": torch.tensor([CATEGORIES.index(r.category or "general") for r in rows]),
+    }
+
+
+def new_model(label_names: dict[str, tuple[str, ...]]) -> tuple[MultiHeadEncoder, PreTrainedTokenizerBase]:
+    src = base_encoder_dir()
+    config = BertConfig.from_pretrained(str(src))
+    config.head_sizes = {name: len(labels) for name, labels in label_names.items()}
+    config.label_names = {name: list(labels) for name, labels in label_names.items()}
+    model = MultiHeadEncoder.from_pretrained(str(src), config=config)
+    tokenizer = AutoTokenizer.from_pretrained(str(src))
+    return model, tokenizer
+
+
+@torch.no_grad()
+def predict_logits(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int = 128, batch_size: int = 64) -> dict[str, np.ndarray]:
+    model.eval()
+    out: dict[str, list[np.ndarray]] = {}
+    for i in range(0, len(texts), batch_size):
+        enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        for name, value in model(**enc).items():
+            out.setdefault(name.removesuffix("_logits"), []).append(value.numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+@torch.no_grad()
+def _embed(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> np.ndarray:
+    model.eval()
+    chunks = []
+    for i in tqdm(range(0, len(texts), 64), desc="embed (frozen encoder)", leave=False):
+        enc = tokenizer(texts[i : i + 64], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        chunks.append(model.pool(**enc).numpy())
+    return np.concatenate(chunks)
+
+
+def _train_frozen(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, rows: list[ResearchRow], settings: TrainSettings) -> None:
+    features = _embed(model, tokenizer, [r.text for r in rows], settings.max_length)
+    for name, y in _targets(rows).items():
+        clf = LogisticRegression(C=10.0, max_iter=3000, random_state=settings.seed).fit(features, y.numpy())
+        head = model.heads[name]
+        with torch.no_grad():
+            if clf.coef_.shape[0] == 1:  # binary: logits [0, w·x + b] give the same softmax as sigmoid(w·x + b)
+                head.weight.zero_()
+                head.bias.zero_()
+                head.weight[1] = torch.from_numpy(clf.coef_[0]).float()
+                head.bias[1] = float(clf.intercept_[0])
+            else:
+                head.weight.copy_(torch.from_numpy(clf.coef_).float())
+                head.bias.copy_(torch.from_numpy(clf.intercept_).float())
+
+
+def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, rows: list[ResearchRow], settings: TrainSettings) -> None:
+    targets = _targets(rows)
+    order = list(range(len(rows)))
+    steps = settings.epochs * math.ceil(len(rows) / settings.batch_size)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.bert.parameters(), "lr": settings.learning_rate},
+            {"params": model.heads.parameters(), "lr": settings.head_learning_rate},
+        ],
+        weight_decay=0.01,
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
+    loss_fn = nn.CrossEntropyLoss()
+    rng = random.Random(settings.seed)
+    progress = tqdm(total=steps, desc="fine-tune", leave=False)
+    model.train()
+    for _ in range(settings.epochs):
+        rng.shuffle(order)
+        for i in range(0, len(order), settings.batch_size):
+            idx = order[i : i + settings.batch_size]
+            enc = tokenizer([rows[j].text for j in idx], padding=True, truncation=True, max_length=settings.max_length, return_tensors="pt")
+            logits = model(**enc)
+            loss = sum(loss_fn(logits[f"{name}_logits"], y[idx]) for name, y in targets.items())
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            optimizer.step()
+            schedule.step()
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss.item():.3f}")  # type: ignore[union-attr]
+    progress.close()
+    model.eval()
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """One temperature T minimising dev NLL of softmax(logits / T) (Guo et al. 2017); a 1-D grid is enough.
+
+    T is searched in [1, 20] only: it may soften, never sharpen. When dev has no errors (our templated
+    dev split often has none) the unconstrained fit runs to T -> 0 and claims certainty it has not earned.
+    """
+    best_t, best_nll = 1.0, float("inf")
+    for t in np.exp(np.linspace(0.0, math.log(20.0), 300)):
+        z = logits / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -float(logp[np.arange(len(labels)), labels].mean())
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    return best_t
+
+
+def train_research(train: list[ResearchRow], dev: list[ResearchRow], settings: TrainSettings) -> TrainedModel:
+    """Train one approach, score it on dev, calibrate the research head's temperature on dev."""
+    seed_everything(settings.seed)
+    torch.set_num_threads(settings.threads)
+    if settings.limit_rows:
+        train = random.Random(settings.seed).sample(train, min(settings.limit_rows, len(train)))
+    start = time.perf_counter()
+    model, tokenizer = new_model(RESEARCH_HEADS)
+    if settings.approach == "frozen":
+        _train_frozen(model, tokenizer, train, settings)
+    elif settings.approach == "finetune":
+        _train_finetune(model, tokenizer, train, settings)
+    else:
+        raise ValueError(f"unknown approach {settings.approach!r}; valid: finetune, frozen")
+    seconds = time.perf_counter() - start
+    logits = predict_logits(model, tokenizer, [r.text for r in dev])
+    y = _targets(dev)
+    dev_metrics = {
+        "research_accuracy": float((logits["research"].argmax(1) == y["research"].numpy()).mean()),
+        "category_accuracy": float((logits["category"].argmax(1) == y["category"].numpy()).mean()),
+    }
+    temperature = fit_temperature(logits["research"], y["research"].numpy())
+    return TrainedModel(model, tokenizer, RESEARCH_HEADS, settings, seconds, dev_metrics, temperature)

@@ -1,0 +1,39 @@
+"""Session fixtures: one real, small research artifact built once (frozen encoder + LR heads, ~1 min)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from penny_slm.pipeline.model_registry import ModelRegistry
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--runslow", action="store_true", help="run tests marked slow (full training)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def built_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
+    """A registry holding one real research artifact, trained, exported, quantized and verified."""
+    from penny_slm.export.build import BuildSettings, build_research
+
+    registry = ModelRegistry(tmp_path_factory.mktemp("models"))
+    build_research(registry, BuildSettings(approaches=("frozen",)), log=lambda _msg: None)
+    return registry
+
+
+@pytest.fixture()
+def models_env(built_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("PENNY_SLM_MODELS", str(built_registry.root))
+    yield built_registry.root

@@ -1,0 +1,71 @@
+"""Registry behaviour on small real files: versions, checksums, the regression gate, rollback."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from penny_slm.errors import ChecksumError, ModelNotFoundError, RegistryError
+from penny_slm.pipeline.model_registry import ModelRegistry, sha256_file
+
+
+def _stage(tmp_path: Path, content: bytes) -> Path:
+    staging = tmp_path / f"stage-{content[:8].hex()}-{len(list(tmp_path.iterdir()))}"
+    staging.mkdir()
+    (staging / "model.onnx").write_bytes(content)
+    return staging
+
+
+def _fields(accuracy: float) -> dict[str, Any]:
+    return {"name": "toy", "build_key": f"k{accuracy}", "data_hash": "d", "metrics": {"test": {"accuracy": accuracy}},
+            "gate_metrics": ("accuracy",), "details": {}}
+
+
+def test_register_activates_and_records_checksums(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    manifest = registry.register_version(_stage(tmp_path, b"weights-1"), _fields(0.9))
+    assert manifest.version == "v1" and manifest.parent is None
+    artifact = registry.load("toy")
+    assert artifact.manifest.files["model.onnx"] == sha256_file(artifact.file("model.onnx"))
+
+
+def test_tampered_file_is_refused(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    registry.register_version(_stage(tmp_path, b"weights-1"), _fields(0.9))
+    (tmp_path / "models" / "toy" / "v1" / "model.onnx").write_bytes(b"evil")
+    with pytest.raises(ChecksumError, match="does not match its manifest"):
+        registry.load("toy")
+
+
+def test_regression_gate_keeps_but_does_not_activate(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    registry.register_version(_stage(tmp_path, b"a"), _fields(0.95))
+    with pytest.raises(RegistryError, match=r"regresses v1 on accuracy 0\.9000 < 0\.9500"):
+        registry.register_version(_stage(tmp_path, b"b"), _fields(0.90))
+    assert registry.active_version("toy") == "v1"
+    assert [m.version for m in registry.list_versions("toy")] == ["v1", "v2"]
+    forced = registry.register_version(_stage(tmp_path, b"c"), _fields(0.90), force=True)
+    assert registry.active_version("toy") == forced.version == "v3"
+    assert forced.parent == "v1"
+
+
+def test_small_noise_passes_the_gate(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    registry.register_version(_stage(tmp_path, b"a"), _fields(0.95))
+    registry.register_version(_stage(tmp_path, b"b"), _fields(0.947))
+    assert registry.active_version("toy") == "v2"
+
+
+def test_rollback_and_unknown_version(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    registry.register_version(_stage(tmp_path, b"a"), _fields(0.9))
+    registry.register_version(_stage(tmp_path, b"b"), _fields(0.95))
+    assert registry.rollback("toy", "v1").version == "v1"
+    assert registry.active_version("toy") == "v1"
+    with pytest.raises(RegistryError, match="known versions: v1, v2"):
+        registry.rollback("toy", "v9")
+
+
+def test_missing_model_says_how_to_build(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="penny-slm models build"):
+        ModelRegistry(tmp_path).load("research")

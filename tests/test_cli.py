@@ -1,0 +1,88 @@
+"""CLI contracts: JSON shapes, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from penny_slm.cli import main
+from penny_slm.training.datasets import data_dir
+
+
+def test_classify_prints_framework_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["classify", "what's the bitcoin price right now"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["needs_research"] is True and set(out) == {"needs_research", "confidence", "reasoning", "category"}
+
+
+def test_eval_research_json_contract(models_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["eval", "research", "--data", str(data_dir() / "research_test.jsonl"), "--json", "--out", str(tmp_path / "r")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    keys = {"n", "accuracy", "precision", "recall", "f1", "false_positive_rate", "category_accuracy", "latency_ms"}
+    assert keys <= set(out) and keys <= set(out["baseline"])
+    assert set(out["latency_ms"]) == {"p50", "p95", "p99"}
+    assert out["n"] == 226 and out["accuracy"] >= 0.9
+    assert (tmp_path / "r" / "report.md").read_text().startswith("# Research classifier evaluation")
+    assert (tmp_path / "r" / "reliability.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_eval_without_category_column(models_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "btc price now", "needs_research": true}\n{"text": "write a poem", "needs_research": false}\n')
+    assert main(["eval", "research", "--data", str(data), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["category_accuracy"] is None
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("{not json", "not valid JSON"),
+        ('{"text": "hi"}', "'needs_research' must be true or false"),
+        ('{"text": "hi", "needs_research": true, "category": "gossip"}', "unknown category 'gossip'"),
+    ],
+)
+def test_eval_bad_data_exits_2_with_one_line(models_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             line: str, fragment: str) -> None:
+    data = tmp_path / "bad.jsonl"
+    data.write_text(line + "\n")
+    assert main(["eval", "research", "--data", str(data), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and err.count("\n") == 1 and "bad.jsonl:1" in err
+
+
+def test_missing_models_exit_2_and_say_how_to_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--models-dir", str(tmp_path / "empty"), "classify", "hi"]) == 2
+    assert "penny-slm models build" in capsys.readouterr().err
+
+
+def test_rollback_unknown_version_exit_2(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "rollback", "research", "v99"]) == 2
+    assert "known versions: v1" in capsys.readouterr().err
+
+
+def test_models_list_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["name"] == "research" and rows[0]["active"] is True
+
+
+def test_console_script_and_argparse_errors(models_env: Path) -> None:
+    ok = subprocess.run([sys.executable, "-m", "penny_slm.cli", "classify", "explain recursion"], capture_output=True, text=True)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["needs_research"] is False
+    bad = subprocess.run([sys.executable, "-m", "penny_slm.cli", "classify"], capture_output=True, text=True)
+    assert bad.returncode == 2
+
+
+def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--json", "--n", "40"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    runs = out["modules"]["research"]["single_query"]
+    assert [r["threads"] for r in runs] == [1, 2]
+    for run in runs:
+        assert run["latency_ms"]["p50"] > 0 and run["peak_rss_mb"] > 0 and run["batch32_queries_per_s"] > 0
+        assert run["torch_imported"] is False
