@@ -1,4 +1,4 @@
-"""``penny-slm``: models build|list|rollback, classify, eval research, bench, demo.
+"""``penny-slm``: models build|list|rollback, classify, guard, eval research|guard, bench, demo.
 
 Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr). Heavy imports
 (torch via training/export) happen only inside the commands that need them.
@@ -55,16 +55,15 @@ def _print_json(obj: Any) -> None:
 def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
     registry = _registry(cfg)
     if args.models_command == "build":
-        from penny_slm.export.build import BuildSettings, build_research
+        from penny_slm.export.build import SPECS, BuildSettings, build_all
 
         settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, seed=args.seed, limit_rows=args.limit_rows)
-        outcome = build_research(registry, settings, force=args.force)
-        state = "up to date" if outcome.skipped else "built"
-        print(f"{outcome.name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / outcome.name}")
+        names = tuple(args.only) if args.only else tuple(SPECS)
+        for outcome in build_all(registry, settings, force=args.force, names=names):
+            state = "up to date" if outcome.skipped else "built"
+            print(f"{outcome.name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / outcome.name}")
         return 0
     if args.models_command == "list":
-        from penny_slm.export.build import manifest_summary  # noqa: F401  (summary shape lives with the build)
-
         rows = []
         for name in registry.names():
             active = registry.active_version(name)
@@ -91,7 +90,23 @@ def cmd_classify(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
+def _guard(cfg: SLMConfig, persona_path: str | None) -> Any:
+    from penny_slm.config import load_persona
+    from penny_slm.pipeline.modules.guard import PersonalityGuard
+
+    guard = PersonalityGuard.from_config(cfg, load_persona(persona_path))
+    guard.load(_registry(cfg))
+    return guard
+
+
+def cmd_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    _print_json(_guard(cfg, args.persona).predict(args.text).to_dict())
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    if args.eval_command == "guard":
+        return _eval_guard(args, cfg)
     from penny_slm.training.datasets import load_research_jsonl
     from penny_slm.training.evaluate import evaluate_research, write_report
 
@@ -110,6 +125,15 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
         print(f"n={result['n']} accuracy={result['accuracy']} (baseline {base['accuracy']}) "
               f"fpr={result['false_positive_rate']} (baseline {base['false_positive_rate']}) "
               f"fp_reduction={result['false_positive_reduction']} p50={result['latency_ms']['p50']}ms")
+    return 0
+
+
+def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.training.evaluate import evaluate_guard, load_guard_jsonl
+
+    rows = load_guard_jsonl(args.data)
+    result = evaluate_guard(_guard(cfg, args.persona).predict, rows)
+    _print_json(result) if args.json else print(json.dumps(result))
     return 0
 
 
@@ -154,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--epochs", type=int, default=3)
     build.add_argument("--seed", type=int, default=13)
     build.add_argument("--limit-rows", type=int, default=0, help="train on a sample (tests, quick checks)")
+    build.add_argument("--only", action="append", choices=["research", "tone"], help="build only this artifact")
     lst = msub.add_parser("list", help="list versions")
     lst.add_argument("--json", action="store_true")
     rb = msub.add_parser("rollback", help="make an earlier version active")
@@ -172,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--out", help="folder for report.md and PNG plots")
     er.add_argument("--threshold", type=float)
 
+    eg = esub.add_parser("guard", help="evaluate the personality guard on labelled responses")
+    eg.add_argument("--data", required=True, help='JSONL of {"text", "violations": [...]}')
+    eg.add_argument("--json", action="store_true")
+    eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
+
+    guard = sub.add_parser("guard", help="check and fix one LLM response against the persona, as JSON")
+    guard.add_argument("text")
+    guard.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
+
     bench = sub.add_parser("bench", help="latency percentiles, throughput and peak RSS")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--n", type=int, default=300, help="timed single queries per setting (after warm-up)")
@@ -181,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"models": cmd_models, "classify": cmd_classify, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo}
+COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

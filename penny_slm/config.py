@@ -181,3 +181,45 @@ def load_config(path: str | Path | None = None) -> SLMConfig:
             raise ConfigError(str(path), "the top level must be a JSON object")
         data = _merge(data, user)
     return _build(SLMConfig, data, "")
+
+
+@dataclass(frozen=True, slots=True)
+class BannedPhrases:
+    coffee_reference: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    """Penny's persona rules (``config/personality.json``): what the guard enforces."""
+
+    user_name: str = "CJ"
+    max_exclamations: int = 1
+    max_name_mentions: int = 1
+    ban_caps_enthusiasm: bool = True
+    tone: str = ""
+    banned_phrases: BannedPhrases = field(default_factory=BannedPhrases)
+    caps_allowlist: tuple[str, ...] = ()
+    warning_words: tuple[str, ...] = ()
+
+
+_RANGES["max_exclamations"] = (lambda v: v >= 0, "must be >= 0")
+_RANGES["max_name_mentions"] = (lambda v: v >= 0, "must be >= 0")
+_RANGES["user_name"] = (lambda v: bool(v.strip()) and len(v) <= 40, "must be a non-empty name of at most 40 characters")
+
+
+def load_persona(path: str | Path | None = None) -> Persona:
+    """Packaged persona defaults, overlaid with ``path`` (or ``$PENNY_PERSONA``) if given."""
+    text = resources.files("penny_slm.defaults").joinpath("personality.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    path = path or os.environ.get("PENNY_PERSONA")
+    if path:
+        try:
+            user = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(str(path), "persona file not found") from exc
+        except json.JSONDecodeError as exc:
+            raise ConfigError(str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+        if not isinstance(user, dict):
+            raise ConfigError(str(path), "the top level must be a JSON object")
+        data = _merge(data, user)
+    return _build(Persona, data, "")

@@ -74,3 +74,32 @@ class EncoderOutput:
     logits: dict[str, Any]
     n_tokens: int
     truncated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Change(_ToDict):
+    """One edit the guard made. ``start``/``end`` index the text the edit was applied to (the original response)."""
+
+    rule: ViolationName
+    start: int
+    end: int
+    before: str
+    after: str
+    source: Literal["rule", "slm"] = "rule"
+
+
+@dataclass(frozen=True, slots=True)
+class GuardResult(_ToDict):
+    """The personality guard's verdict on one LLM response.
+
+    confidence: probability (0–1) that ``rewritten_response`` is free of violations. The rule layer is
+    deterministic, so a response whose fixed text passes the detectors again scores 1.0 for the absolute rules.
+    rewrite_status: what happened to soft (tone) violations: ``not_needed`` or ``skipped: <why>``.
+    """
+
+    original_response: str
+    violations_detected: tuple[ViolationName, ...]
+    rewritten_response: str
+    changes_made: tuple[Change, ...]
+    confidence: float
+    rewrite_status: str = "not_needed"

@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from penny_slm.errors import InputError
 from penny_slm.results import CATEGORIES, Category
@@ -27,27 +28,62 @@ class ResearchRow:
     category: Category | None
 
 
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A training row for any task: text plus one label index per head."""
+
+    text: str
+    labels: dict[str, int]
+
+
+def research_examples(rows: list[ResearchRow]) -> list[Example]:
+    return [Example(r.text, {"research": int(r.needs_research), "category": CATEGORIES.index(r.category or "general")})
+            for r in rows]
+
+
+def load_tone_jsonl(path: str | Path) -> list[Example]:
+    """Read ``{"text", "cheerleader": bool}`` lines into examples for the ``tone`` head (1 = cheerleader)."""
+    rows = []
+    for n, obj in jsonl_objects(path):
+        if not isinstance(obj.get("text"), str) or not isinstance(obj.get("cheerleader"), bool):
+            raise InputError(f"{path}:{n}: need 'text' (string) and 'cheerleader' (true/false)")
+        rows.append(Example(obj["text"], {"tone": int(obj["cheerleader"])}))
+    return rows
+
+
 def data_dir() -> Path:
     return Path(str(resources.files("penny_slm.training"))) / "data"
+
+
+def jsonl_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; ``InputError`` names the file and line of any bad one."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise InputError(f"{path}: file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text") from exc
+    out = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}:{n}: expected a JSON object")
+        out.append((n, obj))
+    if not out:
+        raise InputError(f"{path}: no rows")
+    return out
 
 
 def load_research_jsonl(path: str | Path, *, require_category: bool = False) -> list[ResearchRow]:
     """Read ``{"text", "needs_research", "category"?}`` lines; a bad line raises ``InputError`` naming it."""
     rows: list[ResearchRow] = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: file not found") from exc
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, obj in jsonl_objects(path):
         where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict):
-            raise InputError(f"{where}: expected a JSON object")
         text, label, category = obj.get("text"), obj.get("needs_research"), obj.get("category")
         if not isinstance(text, str):
             raise InputError(f"{where}: 'text' must be a string")
@@ -58,8 +94,6 @@ def load_research_jsonl(path: str | Path, *, require_category: bool = False) -> 
         if category is not None and category not in CATEGORIES:
             raise InputError(f"{where}: unknown category {category!r}; valid: {', '.join(CATEGORIES)}")
         rows.append(ResearchRow(text, label, category))
-    if not rows:
-        raise InputError(f"{path}: no rows")
     return rows
 
 
@@ -102,5 +136,29 @@ def make_research_splits(seed: int = 7, per_family: int = 170, dev_fraction: flo
     return len(train), len(dev)
 
 
+def make_tone_splits(seed: int = 11, per_class: int = 800, dev_fraction: float = 0.15) -> tuple[int, int]:
+    """Regenerate tone train/dev from the hand-written pool plus ``tone_templates`` (seeded, class-stratified)."""
+    from penny_slm.training.tone_templates import generate
+
+    pool = [json.loads(line) for line in (data_dir() / "tone_pool.jsonl").read_text().splitlines() if line]
+    test_texts = {e.text for e in load_tone_jsonl(data_dir() / "tone_test.jsonl")}
+    rows = [r for r in pool + generate(per_class, seed) if r["text"] not in test_texts]
+    rng = random.Random(seed)
+    train: list[dict[str, object]] = []
+    dev: list[dict[str, object]] = []
+    for label in (True, False):
+        group = [r for r in rows if r["cheerleader"] is label]
+        rng.shuffle(group)
+        cut = round(len(group) * dev_fraction)
+        dev += group[:cut]
+        train += group[cut:]
+    rng.shuffle(train)
+    rng.shuffle(dev)
+    _write(data_dir() / "tone_train.jsonl", train)
+    _write(data_dir() / "tone_dev.jsonl", dev)
+    return len(train), len(dev)
+
+
 if __name__ == "__main__":  # python -m penny_slm.training.datasets
-    print("train=%d dev=%d" % make_research_splits())
+    print("research train=%d dev=%d" % make_research_splits())
+    print("tone train=%d dev=%d" % make_tone_splits())

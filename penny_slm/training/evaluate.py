@@ -10,13 +10,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
-from penny_slm.results import CATEGORIES, ResearchClassification
+from penny_slm.errors import InputError
+from penny_slm.results import CATEGORIES, GuardResult, ResearchClassification, ViolationName
 from penny_slm.rules.keywords import keyword_classify
-from penny_slm.training.datasets import ResearchRow
+from penny_slm.training.datasets import Example, ResearchRow, jsonl_objects
 
 N_BINS = 10
 
@@ -56,29 +57,49 @@ class EvalReport:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def score(rows: list[ResearchRow], predictions: list[ResearchClassification], latencies_s: list[float],
-          *, calibrated: bool) -> EvalReport:
-    y = np.array([r.needs_research for r in rows])
-    p = np.array([c.needs_research for c in predictions])
-    tp, fp = int((p & y).sum()), int((p & ~y).sum())
-    tn, fn = int((~p & ~y).sum()), int((~p & y).sum())
+def binary_report(y: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None, latencies_s: list[float],
+                  category_accuracy: float | None = None) -> EvalReport:
+    """Metrics for a yes/no decision. ``confidence`` is P(the decision is right); None skips ECE."""
+    y, pred = y.astype(bool), pred.astype(bool)
+    tp, fp = int((pred & y).sum()), int((pred & ~y).sum())
+    tn, fn = int((~pred & ~y).sum()), int((~pred & y).sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    with_cat = [(r, c) for r, c in zip(rows, predictions) if r.category is not None]
-    conf = np.array([c.confidence for c in predictions])
     return EvalReport(
-        n=len(rows),
-        accuracy=round(float((p == y).mean()), 4),
+        n=len(y),
+        accuracy=round(float((pred == y).mean()), 4),
         precision=round(precision, 4),
         recall=round(recall, 4),
         f1=round(2 * precision * recall / (precision + recall) if precision + recall else 0.0, 4),
         false_positive_rate=round(fp / (fp + tn) if fp + tn else 0.0, 4),
         false_positives=fp,
-        category_accuracy=round(sum(r.category == c.category for r, c in with_cat) / len(with_cat), 4) if with_cat else None,
-        ece=round(expected_calibration_error(np.maximum(conf, 1 - conf), p == y), 4) if calibrated else None,
+        category_accuracy=category_accuracy,
+        ece=round(expected_calibration_error(np.maximum(confidence, 1 - confidence), pred == y), 4) if confidence is not None else None,
         latency_ms=percentiles_ms(latencies_s),
         confusion={"tp": tp, "fp": fp, "tn": tn, "fn": fn},
     )
+
+
+def score(rows: list[ResearchRow], predictions: list[ResearchClassification], latencies_s: list[float],
+          *, calibrated: bool) -> EvalReport:
+    with_cat = [(r, c) for r, c in zip(rows, predictions) if r.category is not None]
+    category_accuracy = round(sum(r.category == c.category for r, c in with_cat) / len(with_cat), 4) if with_cat else None
+    return binary_report(np.array([r.needs_research for r in rows]), np.array([c.needs_research for c in predictions]),
+                         np.array([c.confidence for c in predictions]) if calibrated else None, latencies_s, category_accuracy)
+
+
+def evaluate_tone(p_cheerleader: Callable[[str], float], rows: list[Example], threshold: float = 0.5) -> dict[str, Any]:
+    """Tone head on labelled responses: P/R/F1 of the cheerleader call, ECE, latency per response."""
+    for row in rows[:5]:
+        p_cheerleader(row.text)
+    probs, times = [], []
+    for row in rows:
+        start = time.perf_counter()
+        probs.append(p_cheerleader(row.text))
+        times.append(time.perf_counter() - start)
+    p = np.array(probs)
+    pred = p >= threshold
+    return binary_report(np.array([r.labels["tone"] for r in rows]), pred, np.where(pred, p, 1 - p), times).to_dict()
 
 
 def _timed(fn: Callable[[str], ResearchClassification], rows: list[ResearchRow]) -> tuple[list[ResearchClassification], list[float]]:
@@ -179,3 +200,54 @@ def write_report(result: dict[str, Any], rows: list[ResearchRow], out_dir: Path)
     path = out_dir / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+ABSOLUTE: tuple[ViolationName, ...] = ("coffee_reference", "asterisk_action", "excess_exclamation", "caps_enthusiasm", "name_overuse")
+
+
+@dataclass(frozen=True, slots=True)
+class GuardRow:
+    text: str
+    violations: frozenset[ViolationName]
+
+
+def load_guard_jsonl(path: str | Path) -> list[GuardRow]:
+    """Read ``{"text": str, "violations": [str]}`` lines; a bad line raises ``InputError`` naming it."""
+    valid = set(get_args(ViolationName))
+    rows = []
+    for n, obj in jsonl_objects(path):
+        text, violations = obj.get("text"), obj.get("violations")
+        if not isinstance(text, str) or not isinstance(violations, list) or not set(violations) <= valid:
+            raise InputError(f"{path}:{n}: need 'text' (string) and 'violations' (list of {', '.join(sorted(valid))})")
+        rows.append(GuardRow(text, frozenset(violations)))
+    return rows
+
+
+def evaluate_guard(guard: Callable[[str], GuardResult], rows: list[GuardRow]) -> dict[str, Any]:
+    """The ``eval guard`` JSON: per-violation precision/recall, absolute recall, clean false-positive rate, latency."""
+    for row in rows[:5]:
+        guard(row.text)
+    results, times = [], []
+    for row in rows:
+        start = time.perf_counter()
+        results.append(guard(row.text))
+        times.append(time.perf_counter() - start)
+    per: dict[str, dict[str, float | None]] = {}
+    for name in get_args(ViolationName):
+        tp = sum(name in r.violations and name in g.violations_detected for r, g in zip(rows, results))
+        fp = sum(name not in r.violations and name in g.violations_detected for r, g in zip(rows, results))
+        fn = sum(name in r.violations and name not in g.violations_detected for r, g in zip(rows, results))
+        per[name] = {"precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                     "recall": round(tp / (tp + fn), 4) if tp + fn else None, "support": tp + fn}
+    labelled = [(v, g) for r, g in zip(rows, results) for v in r.violations if v in ABSOLUTE]
+    found = sum(v in g.violations_detected for v, g in labelled)
+    clean = [(r, g) for r, g in zip(rows, results) if not r.violations]
+    leaked = sum(any(v in ABSOLUTE for v in g2.violations_detected) for g2 in (guard(g.rewritten_response) for g in results))
+    return {
+        "n": len(rows),
+        "per_violation": per,
+        "absolute_recall": round(found / len(labelled), 4) if labelled else None,
+        "clean_false_positive_rate": round(sum(bool(g.violations_detected) for _, g in clean) / len(clean), 4) if clean else None,
+        "rewritten_with_absolute_violation": leaked,
+        "latency_ms": percentiles_ms(times),
+    }

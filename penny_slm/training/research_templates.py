@@ -181,6 +181,20 @@ FAMILIES: list[tuple[str, bool, list[str]]] = [
     ]),
 ]
 
+# Neutral chat around a request: it must not change the label, and it teaches the encoder that the
+# request can sit anywhere in a long, multi-sentence message.
+CONTEXT = [
+    "sorry if this is a dumb question.", "ok so long story short, my week has been chaotic.",
+    "i was talking to my roommate about this earlier and we couldn't agree.",
+    "i've been meaning to ask you this for a while.", "thanks for helping with the other thing yesterday btw.",
+    "my brain is a bit fried after work so bear with me.", "this came up at dinner and now i'm curious.",
+    "i have a few things to ask, starting with this one.", "no rush on this, whenever you get a chance.",
+    "i'm on my phone so excuse the typos.", "context: i'm trying to get organised for the weekend.",
+    "i tried figuring it out myself but got nowhere.", "my partner says i overthink this stuff.",
+    "we have people coming over later and i want to be ready.", "also sorry for the wall of text.",
+    "anyway.", "hope your day is going ok.", "i keep going back and forth on this.",
+]
+
 _QWERTY_NEIGHBOURS = dict(zip("qwertyuiopasdfghjklzxcvbnm", "wertyuiopqsdfghjklazxcvbnmz"))
 
 
@@ -217,6 +231,10 @@ def _style(text: str, rng: random.Random) -> str:
         text += rng.choice([" thanks", " pls", " lol", " asap", " if you can"])
     if rng.random() < 0.2:
         text = _typo(text, rng)
+    if rng.random() < 0.15:
+        before = " ".join(rng.sample(CONTEXT, rng.randint(0, 3)))
+        after = " ".join(rng.sample(CONTEXT, rng.randint(0, 2)))
+        text = f"{before} {text} {after}"
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from penny_slm.errors import ParityError
-from penny_slm.export.build import BuildSettings, build_research
+from penny_slm.export.build import BuildSettings, build_artifact
 from penny_slm.export.verify import check_parity
 from penny_slm.pipeline.model_registry import ModelRegistry, sha256_file
 from penny_slm.training.datasets import ResearchRow, data_dir, file_hash
@@ -32,22 +32,26 @@ def test_model_is_int8_and_small(built_registry: ModelRegistry) -> None:
     artifact = built_registry.load("research")
     graph = onnx.load(str(artifact.file("model.onnx"))).graph
     ops = [node.op_type for node in graph.node]
-    assert ops.count("MatMulInteger") >= 36  # 6 layers x (Q, K, V, O, FF1, FF2)
+    assert ops.count("MatMulInteger") == 36  # 6 layers x (Q, K, V, O, FF1, FF2) weight matmuls
+    assert ops.count("MatMul") == 14  # fp32 by the preset: 6 layers x 2 attention-score matmuls + 2 heads
     assert artifact.file("model.onnx").stat().st_size < 30e6
     assert {o.name for o in graph.output} == {"research_logits", "category_logits"}
 
 
 def test_rebuild_with_same_data_is_skipped(built_registry: ModelRegistry) -> None:
     before = built_registry.active_version("research")
-    outcome = build_research(built_registry, BuildSettings(approaches=("frozen",)), log=lambda _m: None)
+    outcome = build_artifact(built_registry, "research", BuildSettings(approaches=("frozen",)), log=lambda _m: None)
     assert outcome.skipped and built_registry.active_version("research") == before
 
 
 def test_parity_gate_rejects_a_graph_that_disagrees(built_registry: ModelRegistry, tmp_path_factory: pytest.TempPathFactory) -> None:
-    from penny_slm.training.heads import TrainSettings, train_research
+    from penny_slm.export.build import SPECS
+    from penny_slm.training.datasets import research_examples
+    from penny_slm.training.heads import TrainSettings, train
 
     rows = [ResearchRow("btc price now", True, "prices_markets"), ResearchRow("write a poem", False, "creative")] * 8
-    trained = train_research(rows, rows, TrainSettings(approach="frozen"))
+    examples = research_examples(rows)
+    trained = train(SPECS["research"].task, examples, examples, TrainSettings(approach="frozen"))
     texts = ["what's the weather today", "explain gravity", "write a poem", "btc price now", "score of the game"]
     onnx_path = built_registry.load("research").file("model.onnx")  # a different model's graph
     with pytest.raises(ParityError, match="agrees with torch") as info:

@@ -13,15 +13,12 @@ Decision rule (documented contract, tested in tests/pipeline/test_research.py):
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
 from penny_slm.config import SLMConfig
-from penny_slm.errors import NotLoadedError
-from penny_slm.pipeline.adapters.onnx_encoder import OnnxEncoder
-from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.pipeline.modules.base import EncoderHeadModule
 from penny_slm.results import CATEGORIES, EncoderOutput, NormalizedText, ResearchClassification
 from penny_slm.rules.keywords import find_cue, keyword_classify
 from penny_slm.rules.normalize import normalize
@@ -29,55 +26,30 @@ from penny_slm.rules.normalize import normalize
 ARTIFACT = "research"
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max()
-    e = np.exp(z)
-    return e / e.sum()  # type: ignore[no-any-return]
-
-
-class ResearchClassifier:
+class ResearchClassifier(EncoderHeadModule):
+    artifact: ClassVar[str] = ARTIFACT
     name: ClassVar[str] = "research"
     requires: ClassVar[frozenset[str]] = frozenset({"normalized"})
     provides: ClassVar[frozenset[str]] = frozenset({"research"})
 
     def __init__(self, confidence_threshold: float = 0.6, max_tokens: int = 128,
                  execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1) -> None:
+        super().__init__(max_tokens, execution_providers, intra_op_threads)
         self.confidence_threshold = confidence_threshold
-        self.max_tokens = max_tokens
-        self.execution_providers = execution_providers
-        self.intra_op_threads = intra_op_threads
-        self.encoder: OnnxEncoder | None = None
-        self.temperature = 1.0
-        self.model_version: str | None = None
 
     @classmethod
     def from_config(cls, cfg: SLMConfig) -> ResearchClassifier:
         block = cfg.models.research_classifier
         return cls(block.confidence_threshold, block.max_tokens, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads)
 
-    def load(self, store: ModelRegistry, version: str | None = None) -> None:
-        """Load the active (or given) version after the registry has verified its checksums."""
-        artifact = store.load(ARTIFACT, version)
-        self.load_files(artifact.file("model.onnx"), artifact.file("tokenizer.json"),
-                        float(artifact.manifest.details["temperature"]), artifact.manifest.version)
-
-    def load_files(self, model_path: Path, tokenizer_path: Path, temperature: float, version: str) -> None:
-        """Load from explicit files: used by the build to evaluate a staged artifact before registering it."""
-        self.temperature = temperature
-        self.encoder = OnnxEncoder(model_path, tokenizer_path, providers=self.execution_providers,
-                                   intra_op_threads=self.intra_op_threads, max_tokens=self.max_tokens)
-        self.encoder.load()
-        self.model_version = version
-
     def predict(self, message: str | NormalizedText) -> ResearchClassification:
         return self.predict_batch([message])[0]
 
     def predict_batch(self, messages: list[str | NormalizedText]) -> list[ResearchClassification]:
-        if self.encoder is None:
-            raise NotLoadedError("ResearchClassifier used before load(); call load(ModelRegistry(...)) first")
+        self.require_loaded()
         turns = [m if isinstance(m, NormalizedText) else normalize(m) for m in messages]
         todo = [i for i, t in enumerate(turns) if t.text.strip()]
-        outputs = dict(zip(todo, self.encoder.encode([turns[i].text for i in todo]))) if todo else {}
+        outputs = dict(zip(todo, self.encode([turns[i].text for i in todo])))
         return [self._decide(t, outputs[i]) if i in outputs else self._empty() for i, t in enumerate(turns)]
 
     def fallback(self, message: str | NormalizedText, reason: str) -> ResearchClassification:
@@ -90,7 +62,7 @@ class ResearchClassifier:
         return ResearchClassification(False, 1.0, "Empty message: nothing to look up.", "general")
 
     def _decide(self, turn: NormalizedText, out: EncoderOutput) -> ResearchClassification:
-        p = float(_softmax(np.asarray(out.logits["research"], dtype=np.float64) / self.temperature)[1])
+        p = float(self.calibrated(out.logits["research"])[1])
         category = CATEGORIES[int(np.argmax(out.logits["category"]))]
         label = category.replace("_", " ")
         model_says = p >= 0.5

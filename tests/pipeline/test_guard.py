@@ -1,0 +1,93 @@
+"""The personality guard with the real tone head (built once per session in conftest)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from penny_slm.cli import main
+from penny_slm.errors import InputError, NotLoadedError
+from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.pipeline.modules.guard import NO_REWRITER, PersonalityGuard
+from penny_slm.training.datasets import data_dir
+
+
+@pytest.fixture(scope="module")
+def guard(built_registry: ModelRegistry) -> PersonalityGuard:
+    g = PersonalityGuard()
+    g.load(built_registry)
+    return g
+
+
+def test_result_has_the_framework_fields(guard: PersonalityGuard) -> None:
+    result = guard.predict("*grins* Great question!! The answer is 42, CJ. Trust me, CJ.")
+    d = result.to_dict()
+    assert {"original_response", "violations_detected", "rewritten_response", "changes_made", "confidence"} <= set(d)
+    assert set(result.violations_detected) >= {"asterisk_action", "excess_exclamation", "name_overuse"}
+    assert result.rewritten_response == "Great question! The answer is 42, CJ. Trust me."
+    assert all({"rule", "start", "end", "before", "after", "source"} <= set(c) for c in d["changes_made"])
+    assert 0.0 <= result.confidence <= 1.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Oh my gosh, you're amazing, I'm so incredibly proud of you, superstar.",
+        "You're a total rockstar and this is the best code ever, keep shining.",
+        "Yay, look at you go, you absolute legend, nothing can stop you now.",
+    ],
+)
+def test_cheerleading_is_flagged_and_the_skipped_rewrite_is_reported(guard: PersonalityGuard, text: str) -> None:
+    result = guard.predict(text)
+    assert "cheerleader_tone" in result.violations_detected
+    assert result.rewrite_status == NO_REWRITER
+    assert result.confidence < 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Fine. The loop was off by one; it works now.",
+        "Nice work. The fix is clean and the tests pass.",  # warm, not gushing
+        "This approach is genuinely elegant: one pass, no extra memory.",  # measured technical enthusiasm
+        "Use `x != y` and `*ptr`; the API returns JSON.",
+    ],
+)
+def test_dry_and_measured_responses_pass_untouched(guard: PersonalityGuard, text: str) -> None:
+    result = guard.predict(text)
+    assert result.violations_detected == ()
+    assert result.rewritten_response == text and result.rewrite_status == "not_needed"
+    assert result.confidence > 0.5
+
+
+def test_eval_guard_meets_the_issue_targets(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "guard", "--data", str(data_dir() / "guard_test.jsonl"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] >= 300
+    assert out["absolute_recall"] >= 0.995
+    assert out["clean_false_positive_rate"] <= 0.05  # includes the (small) tone head's false flags
+    assert out["rewritten_with_absolute_violation"] == 0
+    assert set(out["latency_ms"]) == {"p50", "p95", "p99"}
+    assert out["per_violation"]["coffee_reference"]["recall"] == 1.0
+
+
+def test_guard_cli_prints_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["guard", "Grab a coffee and let's dive in. Here's how closures work."]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["violations_detected"] == ["coffee_reference"] and out["rewritten_response"] == "Here's how closures work."
+
+
+def test_bad_input_and_unloaded_use(guard: PersonalityGuard) -> None:
+    with pytest.raises(InputError):
+        guard.predict(None)  # type: ignore[arg-type]
+    with pytest.raises(NotLoadedError):
+        PersonalityGuard().predict("hello")
+    assert guard.predict("").rewritten_response == ""
+
+
+def test_fallback_is_rules_only_and_says_so() -> None:
+    result = PersonalityGuard().fallback("Wow!! *grins*", "tone head timed out")
+    assert result.rewritten_response == "Wow!"
+    assert result.rewrite_status == "skipped: tone head timed out; tone not checked"

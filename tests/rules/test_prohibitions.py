@@ -1,0 +1,96 @@
+"""The rule layer on hand-written golden cases and on generated text (hypothesis)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from penny_slm.config import load_persona
+from penny_slm.rules.prohibitions import code_spans, detect, fix
+
+PERSONA = load_persona()
+CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "golden" / "guard_cases.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["text"][:40] for c in CASES])
+def test_golden_detection(case: dict[str, object]) -> None:
+    assert {h.rule for h in detect(str(case["text"]), PERSONA)} == set(case["violations"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["text"][:40] for c in CASES])
+def test_golden_fix_is_clean_idempotent_and_keeps_code(case: dict[str, object]) -> None:
+    text = str(case["text"])
+    fixed, changes = fix(text, PERSONA)
+    assert detect(fixed, PERSONA) == []
+    assert fix(fixed, PERSONA) == (fixed, ())
+    assert [text[a:b] for a, b in code_spans(text)] == [fixed[a:b] for a, b in code_spans(fixed)]
+    assert bool(changes) == bool(case["violations"])
+    if not case["violations"]:
+        assert fixed == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Grab a coffee and let's dive in. Here's how closures work.", "Here's how closures work."),
+        ("*adjusts glasses* The derivative is 3x².", "The derivative is 3x²."),
+        ("Great question! Let me explain! This is AMAZING!!!", "Great question! Let me explain. This is amazing."),
+        ("CJ, you nailed it. Honestly CJ, it's good. Keep going, CJ.", "CJ, you nailed it. Honestly, it's good. Keep going."),
+        ("Sure thing, CJ. CJ's code is fine.", "Sure thing, CJ. Your code is fine."),
+        ("Wow！！ That worked！", "Wow! That worked."),
+        ("Let's debug this over coffee.", "Let's debug this over a break."),
+    ],
+)
+def test_fixes_read_naturally(text: str, expected: str) -> None:
+    assert fix(text, PERSONA)[0] == expected
+
+
+def test_changes_point_at_the_original() -> None:
+    text = "Nice! Really nice! *winks*"
+    _, changes = fix(text, PERSONA)
+    for change in changes:
+        assert text[change.start:change.end] == change.before
+    assert {c.rule for c in changes} == {"excess_exclamation", "asterisk_action"}
+
+
+_WORDS = st.sampled_from([
+    "coffee", "c0ffee", "latte", "☕", "*grins*", "*sips tea*", "!", "!!", "！", "AMAZING", "SO", "CJ", "CJ,", "CJ's",
+    "the", "test", "passes", "API", "JSON", "NOT", "Java", "CoffeeScript", "`x != y`", "`*ptr`", "**bold**", "and",
+    "you", "fix", "it.", "done.", "?", "Nice.", "\n", "*", "cj", "HTTP", "WOW",
+])
+_TEXT = st.lists(_WORDS, min_size=1, max_size=40).map(" ".join)
+_CODE_BLOCK = st.sampled_from(["```py\nprint('WOW!!! coffee *grins* CJ CJ')\n```", "```\na != b\n```"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_output_never_contains_an_absolute_violation(text: str) -> None:
+    fixed, _ = fix(text, PERSONA)
+    assert detect(fixed, PERSONA) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_guarding_twice_changes_nothing_more(text: str) -> None:
+    once, _ = fix(text, PERSONA)
+    assert fix(once, PERSONA) == (once, ())
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT, _CODE_BLOCK, _TEXT)
+def test_code_blocks_survive_byte_for_byte(before: str, block: str, after: str) -> None:
+    fixed, _ = fix(f"{before}\n{block}\n{after}", PERSONA)
+    assert block in fixed
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_unicode_never_crashes(text: str) -> None:
+    fixed, _ = fix(text, PERSONA)
+    assert isinstance(fixed, str)
+    assert not re.search(r"\*(grins|sips)\b", fixed)
