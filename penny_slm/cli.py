@@ -30,6 +30,13 @@ DEMO_QUERIES = (
 )
 
 
+DEMO_RESPONSES = (
+    "*adjusts glasses* Great question!! Grab a coffee and let's dive in. The loop skips the last item, CJ.",
+    "Oh my gosh, you're a total rockstar, I'm SO proud of you, superstar. Your tests pass now.",
+    "Fine. Use `x != y` there; the API returns JSON and a 429 means slow down. Do NOT commit the key.",
+)
+
+
 def _registry(cfg: SLMConfig) -> Any:
     from penny_slm.pipeline.model_registry import ModelRegistry
 
@@ -150,8 +157,9 @@ def cmd_bench(args: argparse.Namespace, cfg: SLMConfig) -> int:
 def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
     import time
 
-    clf = _classifier(cfg)
-    print(f"research classifier {clf.model_version} (threshold {clf.confidence_threshold})\n")
+    clf, guard = _classifier(cfg), _guard(cfg, None)
+    print(f"research classifier {clf.model_version} (threshold {clf.confidence_threshold}), "
+          f"tone head {guard.model_version}\n\n== user messages -> research classifier ==")
     searches = 0
     for query in DEMO_QUERIES:
         start = time.perf_counter()
@@ -160,7 +168,13 @@ def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
         searches += result.needs_research
         flag = "SEARCH" if result.needs_research else "direct"
         print(f"[{flag}] {query}\n         {result.category}, confidence {result.confidence:.2f}, {ms:.1f} ms: {result.reasoning}")
-    print(f"\n{searches}/{len(DEMO_QUERIES)} queries would trigger a web search.")
+    print(f"\n{searches}/{len(DEMO_QUERIES)} messages would trigger a web search.\n\n== LLM responses -> personality guard ==")
+    for response in DEMO_RESPONSES:
+        start = time.perf_counter()
+        verdict = guard.predict(response)
+        ms = (time.perf_counter() - start) * 1000
+        print(f"in:  {response}\nout: {verdict.rewritten_response}\n     violations {list(verdict.violations_detected)}, "
+              f"confidence {verdict.confidence:.2f}, {ms:.1f} ms; rewrite: {verdict.rewrite_status}\n")
     return 0
 
 
@@ -211,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--n", type=int, default=300, help="timed single queries per setting (after warm-up)")
     bench.add_argument("--out", help="also write the JSON here")
 
-    sub.add_parser("demo", help="run sample queries through the layer on the embedded defaults")
+    sub.add_parser("demo", help="run sample messages and responses through the layer on the embedded defaults")
     return parser
 
 

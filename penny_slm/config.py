@@ -159,28 +159,30 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def default_config_dict() -> dict[str, Any]:
-    text = resources.files("penny_slm.defaults").joinpath("slm_config.json").read_text(encoding="utf-8")
-    data = json.loads(text)
+def _packaged(name: str) -> dict[str, Any]:
+    data = json.loads(resources.files("penny_slm.defaults").joinpath(name).read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 
 
+def _overlay(defaults: dict[str, Any], path: str | Path | None) -> dict[str, Any]:
+    """``defaults`` with a user JSON file merged in key by key; file problems are ``ConfigError``s naming it."""
+    if not path:
+        return defaults
+    try:
+        user = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), "file not found") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    if not isinstance(user, dict):
+        raise ConfigError(str(path), "the top level must be a JSON object")
+    return _merge(defaults, user)
+
+
 def load_config(path: str | Path | None = None) -> SLMConfig:
     """Load the packaged defaults, overlaid with ``path`` (or ``$PENNY_SLM_CONFIG``) if given."""
-    data = default_config_dict()
-    path = path or os.environ.get("PENNY_SLM_CONFIG")
-    if path:
-        try:
-            user = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(str(path), "config file not found") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
-        if not isinstance(user, dict):
-            raise ConfigError(str(path), "the top level must be a JSON object")
-        data = _merge(data, user)
-    return _build(SLMConfig, data, "")
+    return _build(SLMConfig, _overlay(_packaged("slm_config.json"), path or os.environ.get("PENNY_SLM_CONFIG")), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,17 +211,4 @@ _RANGES["user_name"] = (lambda v: bool(v.strip()) and len(v) <= 40, "must be a n
 
 def load_persona(path: str | Path | None = None) -> Persona:
     """Packaged persona defaults, overlaid with ``path`` (or ``$PENNY_PERSONA``) if given."""
-    text = resources.files("penny_slm.defaults").joinpath("personality.json").read_text(encoding="utf-8")
-    data = json.loads(text)
-    path = path or os.environ.get("PENNY_PERSONA")
-    if path:
-        try:
-            user = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(str(path), "persona file not found") from exc
-        except json.JSONDecodeError as exc:
-            raise ConfigError(str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
-        if not isinstance(user, dict):
-            raise ConfigError(str(path), "the top level must be a JSON object")
-        data = _merge(data, user)
-    return _build(Persona, data, "")
+    return _build(Persona, _overlay(_packaged("personality.json"), path or os.environ.get("PENNY_PERSONA")), "")

@@ -72,17 +72,20 @@ def test_models_list_json(models_env: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_console_script_and_argparse_errors(models_env: Path) -> None:
-    ok = subprocess.run([sys.executable, "-m", "penny_slm.cli", "classify", "explain recursion"], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "penny_slm.cli", "classify", "explain recursion"], capture_output=True, text=True, check=False)
     assert ok.returncode == 0 and json.loads(ok.stdout)["needs_research"] is False
-    bad = subprocess.run([sys.executable, "-m", "penny_slm.cli", "classify"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "penny_slm.cli", "classify"], capture_output=True, text=True, check=False)
     assert bad.returncode == 2
 
 
 def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--json", "--n", "40"]) == 0
     out = json.loads(capsys.readouterr().out)
-    runs = out["modules"]["research"]["single_query"]
-    assert [r["threads"] for r in runs] == [1, 2]
-    for run in runs:
+    research, guard = out["modules"]["research"], out["modules"]["guard"]
+    assert [r["threads"] for r in research] == [r["threads"] for r in guard] == [1, 2]
+    for run in research:
         assert run["latency_ms"]["p50"] > 0 and run["peak_rss_mb"] > 0 and run["batch32_queries_per_s"] > 0
-        assert run["torch_imported"] is False
+    for run in guard:
+        assert run["words"][0] >= 150
+        assert 0 < run["rules_detect_and_fix_ms"]["p50"] and 0 < run["tone_head_ms"]["p50"] <= run["guard_total_ms"]["p99"]
+    assert not any(run["torch_imported"] for run in research + guard)

@@ -65,3 +65,37 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_config(bad)
+
+
+def test_persona_defaults_and_repo_copy_agree() -> None:
+    from penny_slm.config import load_persona
+
+    root = Path(__file__).resolve().parents[1]
+    assert json.loads((root / "config" / "personality.json").read_text()) == json.loads(
+        (root / "penny_slm" / "defaults" / "personality.json").read_text())
+    persona = load_persona()
+    assert persona.user_name == "CJ" and persona.max_exclamations == 1 and "coffee" in persona.banned_phrases.coffee_reference
+
+
+@pytest.mark.parametrize(
+    ("block", "fragment"),
+    [
+        ({"user_name": ""}, "user_name: '' must be a non-empty name"),
+        ({"max_exclamations": -1}, "max_exclamations: -1 must be >= 0"),
+        ({"banned_phrases": {"tea_reference": ["tea"]}}, "banned_phrases -> tea_reference: unknown key; valid keys: coffee_reference"),
+        ({"nickname": "C"}, "nickname: unknown key"),
+    ],
+)
+def test_bad_persona_is_a_config_error(tmp_path: Path, block: dict[str, object], fragment: str) -> None:
+    from penny_slm.config import load_persona
+
+    with pytest.raises(ConfigError, match=fragment):
+        load_persona(_write(tmp_path, block))
+
+
+def test_persona_override_changes_the_guard(tmp_path: Path) -> None:
+    from penny_slm.config import load_persona
+    from penny_slm.rules.prohibitions import detect
+
+    persona = load_persona(_write(tmp_path, {"user_name": "Sam", "max_exclamations": 2}))
+    assert [h.rule for h in detect("Hi Sam! Yes! Sam, look.", persona)] == ["name_overuse"]

@@ -25,7 +25,12 @@ from penny_slm.pipeline.modules.guard import ToneScorer
 from penny_slm.pipeline.modules.research import ResearchClassifier
 from penny_slm.results import CATEGORIES
 from penny_slm.training.datasets import (
-    Example, data_dir, file_hash, load_research_jsonl, load_tone_jsonl, research_examples,
+    Example,
+    data_dir,
+    file_hash,
+    load_research_jsonl,
+    load_tone_jsonl,
+    research_examples,
 )
 from penny_slm.training.evaluate import evaluate_research, evaluate_tone
 from penny_slm.training.heads import Task, TrainedModel, TrainSettings, train

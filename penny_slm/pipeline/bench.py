@@ -1,7 +1,8 @@
 """``penny-slm bench``: per-module latency percentiles, throughput, load time and peak RSS → JSON.
 
-Each setting runs in a fresh subprocess so peak RSS is that classifier process alone, not the CLI's.
-Queries are the packaged test split's texts, cycled; warm-up calls are not timed.
+Each (module, threads) setting runs in a fresh subprocess so peak RSS is that module's process alone.
+Research queries are the packaged test split's texts, cycled. The guard is timed on 150-word responses
+(``GUARD_RESPONSES``), one clean and one full of violations. Warm-up calls are not timed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from penny_slm.config import SLMConfig, load_config
@@ -21,6 +23,18 @@ from penny_slm.config import SLMConfig, load_config
 WARMUP = 30
 BATCH = 32
 BATCH_ROUNDS = 15
+
+_CLEAN = ("The loop skips the last item because the range stops one short, so use the length of the list directly. "
+          "Your SQL is fine; the slow part is the missing index on the customer column, which turns every lookup "
+          "into a full scan. Add the index, run the migration, and the query should drop from seconds to a few "
+          "milliseconds. If it does not, check the plan with EXPLAIN and look for a sequential scan. The API "
+          "returns JSON, and a 429 means you are being rate limited, so add backoff to the retry. Do NOT commit "
+          "the key; rotate it and keep it in the environment. Tests first, then the deploy. That is all the drama "
+          "there is, and it is enough for one afternoon. Write a test for the index so nobody removes it later "
+          "without noticing the regression in the nightly run. After that, step away from the screen for a while.")
+_DIRTY = ("*adjusts glasses* OMG CJ, this is AMAZING!!! Grab a coffee first. " + _CLEAN + " You're CRUSHING it, CJ! "
+          "Seriously CJ, so proud!")
+GUARD_RESPONSES = (_CLEAN, _DIRTY)
 
 
 def _texts() -> list[str]:
@@ -30,72 +44,103 @@ def _texts() -> list[str]:
     return [json.loads(line)["text"] for line in lines if line]
 
 
-def _worker(threads: int, n: int, config_path: str | None) -> dict[str, Any]:
+def _percentiles(fn: Callable[[str], object], texts: list[str] | tuple[str, ...], n: int) -> dict[str, float]:
     import numpy as np
 
+    for i in range(WARMUP):
+        fn(texts[i % len(texts)])
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(texts[i % len(texts)])
+        samples.append(time.perf_counter() - t0)
+    ms = np.asarray(samples) * 1000
+    return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)} | {"mean": round(float(ms.mean()), 3)}
+
+
+def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     from penny_slm.pipeline.model_registry import ModelRegistry
     from penny_slm.pipeline.modules.research import ResearchClassifier
 
-    cfg = load_config(config_path)
     clf = ResearchClassifier.from_config(cfg)
     clf.intra_op_threads = threads
     start = time.perf_counter()
     clf.load(ModelRegistry(cfg.models_dir()))
     load_s = time.perf_counter() - start
     texts = _texts()
-    for text in texts[:WARMUP]:
-        clf.predict(text)
-    samples = []
-    for i in range(n):
-        t0 = time.perf_counter()
-        clf.predict(texts[i % len(texts)])
-        samples.append(time.perf_counter() - t0)
-    ms = np.asarray(samples) * 1000
-    batches = [texts[(i * BATCH) % len(texts):][:BATCH] for i in range(BATCH_ROUNDS)]
-    batches = [b if len(b) == BATCH else (b + texts)[:BATCH] for b in batches]
+    latency = _percentiles(clf.predict, texts, n)
+    batches = [(texts * 2)[i * BATCH % len(texts):][:BATCH] for i in range(BATCH_ROUNDS)]
     t0 = time.perf_counter()
     for batch in batches:
         clf.predict_batch(list(batch))
-    batch_s = time.perf_counter() - t0
+    return {"latency_ms": latency, "batch32_queries_per_s": round(BATCH * BATCH_ROUNDS / (time.perf_counter() - t0), 1),
+            "load_s": round(load_s, 3), "model_version": clf.model_version,
+            "providers": clf.require_loaded().session_providers}
+
+
+def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    from penny_slm.pipeline.model_registry import ModelRegistry
+    from penny_slm.pipeline.modules.guard import PersonalityGuard
+    from penny_slm.rules.prohibitions import detect, fix
+
+    guard = PersonalityGuard.from_config(cfg)
+    guard.tone.intra_op_threads = threads
+    start = time.perf_counter()
+    guard.load(ModelRegistry(cfg.models_dir()))
+    load_s = time.perf_counter() - start
+    persona = guard.persona
+
+    def rules(text: str) -> object:
+        return fix(text, persona) if detect(text, persona) else text
+
     return {
-        "threads": threads,
-        "n": n,
-        "latency_ms": {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)} | {"mean": round(float(ms.mean()), 3)},
-        "batch32_queries_per_s": round(BATCH * BATCH_ROUNDS / batch_s, 1),
-        "load_s": round(load_s, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "torch_imported": "torch" in sys.modules,
-        "model_version": clf.model_version,
-        "providers": clf.encoder.session_providers if clf.encoder else [],
+        "words": [len(t.split()) for t in GUARD_RESPONSES],
+        "rules_detect_and_fix_ms": _percentiles(rules, GUARD_RESPONSES, n),
+        "tone_head_ms": _percentiles(guard.tone.p_cheerleader, GUARD_RESPONSES, n),
+        "guard_total_ms": _percentiles(guard.predict, GUARD_RESPONSES, n),
+        "load_s": round(load_s, 3), "model_version": guard.model_version,
     }
+
+
+WORKERS: dict[str, Callable[[SLMConfig, int, int], dict[str, Any]]] = {"research": _research, "guard": _guard}
+
+
+def _worker(module: str, threads: int, n: int, config_path: str | None) -> dict[str, Any]:
+    result = WORKERS[module](load_config(config_path), threads, n)
+    return {"threads": threads, "n": n, **result,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "torch_imported": "torch" in sys.modules}
 
 
 def run_bench(cfg: SLMConfig, *, n: int = 300, config_path: str | None = None) -> dict[str, Any]:
     from penny_slm.pipeline.model_registry import ModelRegistry
 
-    ModelRegistry(cfg.models_dir()).get_active_version("research")  # ModelNotFoundError with the build hint
-    runs = []
-    for threads in (1, 2):
-        cmd = [sys.executable, "-m", "penny_slm.pipeline.bench", "--worker", "--threads", str(threads), "--n", str(n)]
-        if config_path:
-            cmd += ["--config", config_path]
-        env = os.environ | {"PENNY_SLM_MODELS": str(cfg.models_dir())}
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench worker failed (threads={threads}): {proc.stderr.strip().splitlines()[-1:]}")
-        runs.append(json.loads(proc.stdout))
+    registry = ModelRegistry(cfg.models_dir())
+    for name in ("research", "tone"):
+        registry.get_active_version(name)  # ModelNotFoundError with the build hint, before any subprocess
+    modules: dict[str, list[dict[str, Any]]] = {}
+    for module in WORKERS:
+        for threads in (1, 2):
+            cmd = [sys.executable, "-m", "penny_slm.pipeline.bench", "--worker", module, "--threads", str(threads), "--n", str(n)]
+            if config_path:
+                cmd += ["--config", config_path]
+            env = os.environ | {"PENNY_SLM_MODELS": str(cfg.models_dir())}
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+            if proc.returncode != 0:
+                raise RuntimeError(f"bench worker {module} (threads={threads}) failed: {proc.stderr.strip()[-500:]}")
+            modules.setdefault(module, []).append(json.loads(proc.stdout))
     return {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "warmup": WARMUP,
-        "modules": {"research": {"single_query": runs, "input": "packaged test split texts, cycled"}},
+        "modules": modules,
     }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--worker", choices=sorted(WORKERS), required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--config")
     ns = parser.parse_args()
-    print(json.dumps(_worker(ns.threads, ns.n, ns.config)))
+    print(json.dumps(_worker(ns.worker, ns.threads, ns.n, ns.config)))

@@ -25,17 +25,8 @@ _FOLD = str.maketrans({"а": "a", "е": "e", "о": "o", "с": "c", "р": "p", "�
 
 CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 
-ACTION_VERBS = frozenset("""
-sips laughs grins smiles winks nods sighs shrugs waves leans adjusts raises rolls clears chuckles giggles beams
-bounces claps dances gasps hugs jumps pauses points pouts smirks snaps spins stretches taps tilts twirls yawns
-blushes cheers cries facepalms gestures glances hums peeks pokes pats scratches shakes squeals whispers wiggles
-pours brews cracks crosses rubs hands offers slides sits stands walks flips throws tosses kicks high-fives
-fist-bumps salutes bows curtsies sniffs coughs snorts blinks stares squints frowns groans mutters grumbles
-celebrates does drinks eats munches grabs holds picks puts sets takes types writes reads checks looks leans
-thinks ponders wonders mimes fans hops skips struts sways rocks
-""".split())
-_NOT_ACTIONS = frozenset("is was has does this its yes always sometimes perhaps less unless thus plus across "
-                         "its his hers ours yours theirs as us gas bus news".split())
+ACTION_VERBS = frozenset(["sips", "laughs", "grins", "smiles", "winks", "nods", "sighs", "shrugs", "waves", "leans", "adjusts", "raises", "rolls", "clears", "chuckles", "giggles", "beams", "bounces", "claps", "dances", "gasps", "hugs", "jumps", "pauses", "points", "pouts", "smirks", "snaps", "spins", "stretches", "taps", "tilts", "twirls", "yawns", "blushes", "cheers", "cries", "facepalms", "gestures", "glances", "hums", "peeks", "pokes", "pats", "scratches", "shakes", "squeals", "whispers", "wiggles", "pours", "brews", "cracks", "crosses", "rubs", "hands", "offers", "slides", "sits", "stands", "walks", "flips", "throws", "tosses", "kicks", "high-fives", "fist-bumps", "salutes", "bows", "curtsies", "sniffs", "coughs", "snorts", "blinks", "stares", "squints", "frowns", "groans", "mutters", "grumbles", "celebrates", "does", "drinks", "eats", "munches", "grabs", "holds", "picks", "puts", "sets", "takes", "types", "writes", "reads", "checks", "looks", "leans", "thinks", "ponders", "wonders", "mimes", "fans", "hops", "skips", "struts", "sways", "rocks"])
+_NOT_ACTIONS = frozenset(["is", "was", "has", "does", "this", "its", "yes", "always", "sometimes", "perhaps", "less", "unless", "thus", "plus", "across", "its", "his", "hers", "ours", "yours", "theirs", "as", "us", "gas", "bus", "news"])
 _ASTERISK = re.compile(r"(?<![*\w\\])\*(?![\s*])([^*\n]{1,80}?)(?<![\s\\])\*(?![*\w])")
 _WORD_CAPS = re.compile(r"(?<![\w'])[A-Z][A-Z']*[A-Z](?![\w'])")
 _EXCITED_SHORT = frozenset({"SO", "OMG", "WOW", "YES", "YAY", "LOL", "OOH", "AAH", "OH", "HUGE", "FUN", "BIG", "TOP", "GO"})
@@ -141,12 +132,13 @@ def _exclamation_hits(original: str, persona: Persona, masked: list[tuple[int, i
     hits: list[RuleHit] = []
     budget = persona.max_exclamations
     for m in runs:
-        keep = min(budget, len(m.group(0)))
+        before = original[m.start() - 1] if m.start() else ""
+        after_stop = before in ("?", ".")  # "done.!!" keeps no "!": the sentence already ended
+        keep = 0 if after_stop else min(budget, len(m.group(0)))
         budget -= keep
         if keep == len(m.group(0)) and m.group(0).count("！") == 0:
             continue
-        before = original[m.start() - 1] if m.start() else ""
-        tail = "" if before in "?." else "."
+        tail = "" if after_stop or not before else "."
         hits.append(RuleHit("excess_exclamation", m.start(), m.end(), "!" * keep if keep else tail))
     return hits if len(runs) and sum(len(m.group(0)) for m in runs) > persona.max_exclamations else []
 
@@ -181,7 +173,7 @@ def _name_hits(original: str, persona: Persona, masked: list[tuple[int, int]]) -
         tail = original[end:end + 3]
         head = original[:start]
         sentence_start = not head.strip() or bool(re.search(r"[.!?\n]\s*$", head))
-        if tail.startswith("'s") or tail.startswith("’s"):
+        if tail.startswith(("'s", "’s")):
             hits.append(RuleHit("name_overuse", start, end + 2, "Your" if sentence_start else "your"))
         elif not sentence_start and original[end:end + 1] == "," and head.endswith(" "):  # "Honestly CJ, it's..."
             hits.append(RuleHit("name_overuse", start - 1, end, ""))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -110,20 +111,18 @@ def _write(path: Path, rows: list[dict[str, object]]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
 
-def make_research_splits(seed: int = 7, per_family: int = 170, dev_fraction: float = 0.15) -> tuple[int, int]:
-    """Regenerate train/dev from the hand-written pool plus template families (stratified, seeded)."""
-    from penny_slm.training.research_templates import generate
+Row = dict[str, object]
 
-    pool = [json.loads(line) for line in (data_dir() / "research_pool.jsonl").read_text().splitlines() if line]
-    test_texts = {r.text.lower() for r in load_research_jsonl(data_dir() / "research_test.jsonl")}
-    rows = [r for r in pool + generate(per_family, seed) if str(r["text"]).lower() not in test_texts]
-    strata: dict[tuple[object, object], list[dict[str, object]]] = defaultdict(list)
+
+def _stratified_split(rows: list[Row], stratum: Callable[[Row], object], dev_fraction: float, seed: int) -> tuple[list[Row], list[Row]]:
+    """Seeded split that keeps every stratum's share in dev (at least one row each)."""
+    strata: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
-        strata[(row["category"], row["needs_research"])].append(row)
+        strata[str(stratum(row))].append(row)
     rng = random.Random(seed)
-    train: list[dict[str, object]] = []
-    dev: list[dict[str, object]] = []
-    for key in sorted(strata, key=str):
+    train: list[Row] = []
+    dev: list[Row] = []
+    for key in sorted(strata):
         group = strata[key]
         rng.shuffle(group)
         cut = max(1, round(len(group) * dev_fraction))
@@ -131,6 +130,17 @@ def make_research_splits(seed: int = 7, per_family: int = 170, dev_fraction: flo
         train += group[cut:]
     rng.shuffle(train)
     rng.shuffle(dev)
+    return train, dev
+
+
+def make_research_splits(seed: int = 7, per_family: int = 170, dev_fraction: float = 0.15) -> tuple[int, int]:
+    """Regenerate train/dev from the hand-written pool plus template families (stratified, seeded)."""
+    from penny_slm.training.research_templates import generate
+
+    pool = [json.loads(line) for line in (data_dir() / "research_pool.jsonl").read_text().splitlines() if line]
+    test_texts = {r.text.lower() for r in load_research_jsonl(data_dir() / "research_test.jsonl")}
+    rows = [r for r in pool + generate(per_family, seed) if str(r["text"]).lower() not in test_texts]
+    train, dev = _stratified_split(rows, lambda r: (r["category"], r["needs_research"]), dev_fraction, seed)
     _write(data_dir() / "research_train.jsonl", train)
     _write(data_dir() / "research_dev.jsonl", dev)
     return len(train), len(dev)
@@ -143,22 +153,12 @@ def make_tone_splits(seed: int = 11, per_class: int = 800, dev_fraction: float =
     pool = [json.loads(line) for line in (data_dir() / "tone_pool.jsonl").read_text().splitlines() if line]
     test_texts = {e.text for e in load_tone_jsonl(data_dir() / "tone_test.jsonl")}
     rows = [r for r in pool + generate(per_class, seed) if r["text"] not in test_texts]
-    rng = random.Random(seed)
-    train: list[dict[str, object]] = []
-    dev: list[dict[str, object]] = []
-    for label in (True, False):
-        group = [r for r in rows if r["cheerleader"] is label]
-        rng.shuffle(group)
-        cut = round(len(group) * dev_fraction)
-        dev += group[:cut]
-        train += group[cut:]
-    rng.shuffle(train)
-    rng.shuffle(dev)
+    train, dev = _stratified_split(rows, lambda r: r["cheerleader"], dev_fraction, seed)
     _write(data_dir() / "tone_train.jsonl", train)
     _write(data_dir() / "tone_dev.jsonl", dev)
     return len(train), len(dev)
 
 
 if __name__ == "__main__":  # python -m penny_slm.training.datasets
-    print("research train=%d dev=%d" % make_research_splits())
-    print("tone train=%d dev=%d" % make_tone_splits())
+    print("research train={} dev={}".format(*make_research_splits()))
+    print("tone train={} dev={}".format(*make_tone_splits()))

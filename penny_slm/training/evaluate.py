@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import numpy as np
 
@@ -20,6 +20,7 @@ from penny_slm.rules.keywords import keyword_classify
 from penny_slm.training.datasets import Example, ResearchRow, jsonl_objects
 
 N_BINS = 10
+R = TypeVar("R")
 
 
 def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
@@ -90,33 +91,29 @@ def score(rows: list[ResearchRow], predictions: list[ResearchClassification], la
 
 def evaluate_tone(p_cheerleader: Callable[[str], float], rows: list[Example], threshold: float = 0.5) -> dict[str, Any]:
     """Tone head on labelled responses: P/R/F1 of the cheerleader call, ECE, latency per response."""
-    for row in rows[:5]:
-        p_cheerleader(row.text)
-    probs, times = [], []
-    for row in rows:
-        start = time.perf_counter()
-        probs.append(p_cheerleader(row.text))
-        times.append(time.perf_counter() - start)
+    probs, times = _timed(p_cheerleader, [r.text for r in rows])
     p = np.array(probs)
     pred = p >= threshold
     return binary_report(np.array([r.labels["tone"] for r in rows]), pred, np.where(pred, p, 1 - p), times).to_dict()
 
 
-def _timed(fn: Callable[[str], ResearchClassification], rows: list[ResearchRow]) -> tuple[list[ResearchClassification], list[float]]:
+def _timed(fn: Callable[[str], R], texts: list[str], warmup: int = 5) -> tuple[list[R], list[float]]:
+    """Call ``fn`` on every text (after ``warmup`` untimed calls); results and seconds per call."""
+    for text in texts[:warmup]:
+        fn(text)
     out, times = [], []
-    for row in rows:
+    for text in texts:
         start = time.perf_counter()
-        out.append(fn(row.text))
+        out.append(fn(text))
         times.append(time.perf_counter() - start)
     return out, times
 
 
 def evaluate_research(classify: Callable[[str], ResearchClassification], rows: list[ResearchRow]) -> dict[str, Any]:
     """The ``eval research`` JSON: the model's metrics at top level, the keyword baseline under ``baseline``."""
-    for row in rows[:5]:  # warm-up, not timed
-        classify(row.text)
-    predictions, latencies = _timed(classify, rows)
-    base_predictions, base_latencies = _timed(keyword_classify, rows)
+    texts = [r.text for r in rows]
+    predictions, latencies = _timed(classify, texts)
+    base_predictions, base_latencies = _timed(keyword_classify, texts)
     model = score(rows, predictions, latencies, calibrated=True)
     baseline = score(rows, base_predictions, base_latencies, calibrated=False)
     fp_reduction = 1 - model.false_positives / baseline.false_positives if baseline.false_positives else None
@@ -164,7 +161,7 @@ def write_report(result: dict[str, Any], rows: list[ResearchRow], out_dir: Path)
     labeled = [(r, c) for r, c in zip(rows, predictions) if r.category is not None]
     matrix = np.zeros((len(CATEGORIES), len(CATEGORIES)), dtype=int)
     for r, c in labeled:
-        matrix[CATEGORIES.index(r.category), CATEGORIES.index(c.category)] += 1  # type: ignore[arg-type]
+        matrix[CATEGORIES.index(r.category), CATEGORIES.index(c.category)] += 1
     fig, ax = plt.subplots(figsize=(7, 6))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(CATEGORIES)), CATEGORIES, rotation=60, ha="right", fontsize=7)
@@ -185,8 +182,8 @@ def write_report(result: dict[str, Any], rows: list[ResearchRow], out_dir: Path)
         "| metric | model | keyword baseline |", "|---|---|---|",
         *[f"| {k} | {result[k]} | {result['baseline'][k]} |" for k in
           ("accuracy", "precision", "recall", "f1", "false_positive_rate", "false_positives", "category_accuracy")],
-        f"| latency p50 / p95 / p99 (ms) | {result['latency_ms']['p50']} / {result['latency_ms']['p95']} / {result['latency_ms']['p99']} | "
-        f"{result['baseline']['latency_ms']['p50']} / {result['baseline']['latency_ms']['p95']} / {result['baseline']['latency_ms']['p99']} |",
+        "| latency p50 / p95 / p99 (ms) | " + " | ".join(
+            " / ".join(str(r["latency_ms"][q]) for q in ("p50", "p95", "p99")) for r in (result, result["baseline"])) + " |",
         "", f"False-positive reduction vs baseline: {result['false_positive_reduction']}. ECE: {result['ece']}.", "",
         "## Confusion matrix (needs_research)", "",
         "| | predicted yes | predicted no |", "|---|---|---|",
@@ -225,13 +222,7 @@ def load_guard_jsonl(path: str | Path) -> list[GuardRow]:
 
 def evaluate_guard(guard: Callable[[str], GuardResult], rows: list[GuardRow]) -> dict[str, Any]:
     """The ``eval guard`` JSON: per-violation precision/recall, absolute recall, clean false-positive rate, latency."""
-    for row in rows[:5]:
-        guard(row.text)
-    results, times = [], []
-    for row in rows:
-        start = time.perf_counter()
-        results.append(guard(row.text))
-        times.append(time.perf_counter() - start)
+    results, times = _timed(guard, [r.text for r in rows])
     per: dict[str, dict[str, float | None]] = {}
     for name in get_args(ViolationName):
         tp = sum(name in r.violations and name in g.violations_detected for r, g in zip(rows, results))

@@ -58,20 +58,23 @@ def inject(text: str, rng: random.Random) -> tuple[str, list[str]]:
     return text, labels
 
 
+def _read(name: str) -> list[dict[str, object]]:
+    return [json.loads(x) for x in (data_dir() / name).read_text(encoding="utf-8").splitlines() if x]
+
+
 def build(seed: int = 5) -> int:
     rng = random.Random(seed)
-    read = lambda name: [json.loads(x) for x in (data_dir() / name).read_text(encoding="utf-8").splitlines() if x]  # noqa: E731
-    bases = read("guard_bases.jsonl")
+    bases = _read("guard_bases.jsonl")
     rows = [{"text": b["text"], "violations": []} for b in bases]
     for base in bases:
-        if "CJ" in base["text"]:
+        if "CJ" in str(base["text"]):
             continue  # the base already uses the name once; injecting names would double-count
         for _ in range(3):
-            text, labels = inject(base["text"], rng)
+            text, labels = inject(str(base["text"]), rng)
             rows.append({"text": text, "violations": sorted(labels)})
     golden = Path(__file__).resolve().parents[2] / "tests" / "golden" / "guard_cases.jsonl"
     rows += [json.loads(x) for x in golden.read_text(encoding="utf-8").splitlines() if x]
-    for tone in read("tone_test.jsonl"):
+    for tone in _read("tone_test.jsonl"):
         rows.append({"text": tone["text"], "violations": ["cheerleader_tone"] if tone["cheerleader"] else []})
     (data_dir() / "guard_test.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     return len(rows)
