@@ -18,6 +18,7 @@ MAX_CHARS = 8_000
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad"
                        "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u061c")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_PLAIN = re.compile("[\x20-\x7e\n\t]+")
 
 
 def normalize(message: object, *, max_chars: int = MAX_CHARS) -> NormalizedText:
@@ -29,15 +30,26 @@ def normalize(message: object, *, max_chars: int = MAX_CHARS) -> NormalizedText:
         raise InputError(f"expected a str message, got {type(message).__name__}")
     original = _SURROGATE.sub("\ufffd", message)
     truncated = len(original) > max_chars
+    cut = original[:max_chars]
     out: list[str] = []
     offsets: list[int] = []
-    for i, ch in enumerate(original[:max_chars]):
+    pos = 0
+    for run in _PLAIN.finditer(cut):  # printable ASCII is its own NFKC form: copy it in one step
+        _normalize_chars(cut, pos, run.start(), out, offsets)
+        out.append(run.group())
+        offsets.extend(range(run.start(), run.end()))
+        pos = run.end()
+    _normalize_chars(cut, pos, len(cut), out, offsets)
+    return NormalizedText(original=original, text="".join(out), offsets=tuple(offsets), truncated=truncated)
+
+
+def _normalize_chars(text: str, start: int, end: int, out: list[str], offsets: list[int]) -> None:
+    for i in range(start, end):
+        ch = text[i]
         if ch in _INVISIBLE:
             continue
-        cat = unicodedata.category(ch)
-        if cat == "Cc" and ch not in "\n\t":
+        if unicodedata.category(ch) == "Cc" and ch not in "\n\t":
             ch = " "
         for piece in unicodedata.normalize("NFKC", ch):
             out.append(piece)
             offsets.append(i)
-    return NormalizedText(original=original, text="".join(out), offsets=tuple(offsets), truncated=truncated)

@@ -55,7 +55,10 @@ def _in(spans: list[tuple[int, int]], pos: int) -> bool:
 def _coffee_pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
     words = sorted((t.lower().translate(_FOLD) for t in terms if t.isascii()), key=len, reverse=True)
     symbols = [t for t in terms if not t.isascii()]
-    parts = [r"\b" + r"\s+".join(map(re.escape, w.split())) + r"\b" for w in words] + [re.escape(s) for s in symbols]
+    alternatives = "|".join(r"\s+".join(map(re.escape, w.split())) + r"\b" for w in words)
+    first = re.escape("".join(sorted({w[0] for w in words})))
+    # the lookahead on first letters lets the engine skip most positions without trying every word
+    parts = ([rf"\b(?=[{first}])(?:{alternatives})"] if words else []) + [re.escape(s) for s in symbols]
     return re.compile("|".join(parts))
 
 

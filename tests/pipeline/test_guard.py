@@ -62,6 +62,16 @@ def test_dry_and_measured_responses_pass_untouched(guard: PersonalityGuard, text
     assert result.confidence > 0.5
 
 
+def test_long_responses_are_scored_on_their_opening_and_closing_words(guard: PersonalityGuard) -> None:
+    from penny_slm.pipeline.modules.guard import TONE_WINDOW_WORDS, tone_window
+
+    body = " ".join(["The index on the orders table turns the scan into a lookup."] * 15)  # 165 words
+    assert len(tone_window(body).split()) == sum(TONE_WINDOW_WORDS) + 1  # head, an ellipsis, tail
+    gushing = f"Oh my gosh, you're amazing, you absolute superstar. {body} Keep shining, superstar, you're the best."
+    assert "cheerleader_tone" in guard.predict(gushing).violations_detected
+    assert "cheerleader_tone" not in guard.predict(f"Short version: {body}").violations_detected
+
+
 def test_eval_guard_meets_the_issue_targets(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "guard", "--data", str(data_dir() / "guard_test.jsonl"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -31,10 +31,24 @@ class ToneScorer(EncoderHeadModule):
     def p_cheerleader(self, text: str) -> float:
         """Tone lives in prose: code is replaced by a neutral placeholder before scoring."""
         self.require_loaded()
-        prose = CODE.sub(" code ", text).strip()
+        prose = tone_window(CODE.sub(" code ", text).strip())
         if not prose:
             return 0.0
         return float(self.calibrated(self.encode([prose])[0].logits["tone"])[1])
+
+
+TONE_WINDOW_WORDS = (24, 12)
+"""Words scored from the start and the end of a long response. Gushing sits in openers and closers
+(the tone data is built that way, and so are real LLM replies); scoring ~45 tokens instead of 256
+keeps the head near its latency budget on long answers. Praise buried mid-answer is missed."""
+
+
+def tone_window(prose: str, head_tail: tuple[int, int] = TONE_WINDOW_WORDS) -> str:
+    words = prose.split()
+    head, tail = head_tail
+    if len(words) <= head + tail:
+        return prose
+    return " ".join([*words[:head], "…", *words[-tail:]])
 
 
 class PersonalityGuard:
