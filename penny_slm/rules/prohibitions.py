@@ -62,6 +62,14 @@ def _coffee_pattern(terms: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
+def coffee_match(text: str, persona: Persona, since: int = 0) -> bool:
+    """True if a banned coffee term ends after ``since`` in ``text`` (case-, homoglyph- and leet-folded).
+
+    The rewriter's decoder calls this per candidate token, with ``since`` at the old end of the text."""
+    folded = normalize(text, max_chars=len(text) + 1).text.lower().translate(_FOLD)
+    return any(m.end() > since for m in _coffee_pattern(persona.banned_phrases.coffee_reference).finditer(folded))
+
+
 def mask_code(text: str, spans: list[tuple[int, int]]) -> str:
     """Same length as ``text``, every code character replaced by 'x': sentence splitting never sees code."""
     chars = list(text)

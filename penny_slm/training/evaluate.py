@@ -242,3 +242,59 @@ def evaluate_guard(guard: Callable[[str], GuardResult], rows: list[GuardRow]) ->
         "rewritten_with_absolute_violation": leaked,
         "latency_ms": percentiles_ms(times),
     }
+
+
+class SentenceEmbedder:
+    """Mean-pooled all-MiniLM-L6-v2 sentence vectors (torch, eval time only) for "meaning kept"."""
+
+    def __init__(self) -> None:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from penny_slm.compat import base_encoder_dir
+
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(base_encoder_dir())
+        self.model = AutoModel.from_pretrained(base_encoder_dir()).eval()
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        with self._torch.no_grad():
+            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+            hidden = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            vectors = (hidden * mask).sum(1) / mask.sum(1)
+            vectors = self._torch.nn.functional.normalize(vectors, dim=-1)
+        return vectors.numpy()
+
+
+def evaluate_rewriter(rewrite: Callable[[str], Any], passes: Callable[[str, str], bool], pairs: list[Any],
+                      embed: Callable[[list[str]], np.ndarray], min_cosine: float = 0.8) -> dict[str, Any]:
+    """Rewriter on held-out pairs. ``rewrite(text)`` returns a ``Rewrite``; ``passes(source, rewrite)``
+    is the guard's re-check (rules, tone head, code spans). Meaning kept: MiniLM cosine to the source."""
+    rewrites = [rewrite(p.source) for p in pairs]
+    texts = [r.text for r in rewrites]
+    cos_source = np.sum(embed([p.source for p in pairs]) * embed(texts), axis=1)
+    cos_target = np.sum(embed([p.target for p in pairs]) * embed(texts), axis=1)
+    violating = [i for i, p in enumerate(pairs) if p.families]
+    clean = [i for i, p in enumerate(pairs) if not p.families]
+    passed = [passes(pairs[i].source, texts[i]) for i in range(len(pairs))]
+    gens = [r.generation for r in rewrites]
+    return {
+        "n": len(pairs), "n_violating": len(violating), "n_clean": len(clean),
+        "pass_rate": round(float(np.mean([passed[i] for i in violating])), 4) if violating else None,
+        "pass_rate_meaning_kept": round(float(np.mean([passed[i] and cos_source[i] >= min_cosine for i in violating])), 4)
+        if violating else None,
+        "meaning_kept_rate": round(float(np.mean(cos_source[violating] >= min_cosine)), 4) if violating else None,
+        "cosine_to_source_median": round(float(np.median(cos_source)), 4),
+        "exact_target_rate": round(float(np.mean([texts[i] == pairs[i].target for i in violating])), 4) if violating else None,
+        "cosine_to_target_median": round(float(np.median(cos_target)), 4),
+        "clean_unchanged": round(float(np.mean([texts[i] == pairs[i].source for i in clean])), 4) if clean else None,
+        "latency": {
+            "first_token_ms": percentiles_ms([g.first_token_s for g in gens]),
+            "total_ms": percentiles_ms([g.seconds for g in gens]),
+            "tokens_per_s_median": round(float(np.median([g.tokens_per_s for g in gens if g.n_tokens > 1])), 1),
+        },
+        "stop_reasons": {r: sum(g.stop_reason == r for g in gens) for r in sorted({g.stop_reason for g in gens})},
+        "failures": [{"source": pairs[i].source, "rewrite": texts[i], "cosine": round(float(cos_source[i]), 3)}
+                     for i in violating if not (passed[i] and cos_source[i] >= min_cosine)][:20],
+    }

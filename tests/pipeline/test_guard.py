@@ -101,3 +101,22 @@ def test_fallback_is_rules_only_and_says_so() -> None:
     result = PersonalityGuard().fallback("Wow!! *grins*", "tone head timed out")
     assert result.rewritten_response == "Wow!"
     assert result.rewrite_status == "skipped: tone head timed out; tone not checked"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "problem"),
+    [
+        ("Oh my gosh, you're amazing. The tests pass now. Keep shining, superstar.", "The tests pass now.", None),
+        ("Honestly you're the GOAT. NEVER run that script as root. It deletes whatever path you give it.",
+         "The Goat.", "rewrite dropped content"),
+        ("Yes, that's the GIL. Threads won't speed up CPU-bound Python.",
+         "The GIL is a feature in Python that allows other Python modules to run faster.", "rewrite dropped content"),
+        ("You're a rockstar. 15% of 240 is 36.", "15% of 240 is 63.", "rewrite lost a number"),
+        ("Wow, superstar. Use `x != y` here.", "Use `x == y` here.", "rewrite changed a code span"),
+        ("Yay, look at you go. The build is green.", "The build is green and the deploy is scheduled for Friday morning.",
+         "rewrite added content"),
+    ],
+)
+def test_a_rewrite_must_keep_the_answer(guard: PersonalityGuard, before: str, after: str, problem: str | None) -> None:
+    found = guard.rewrite_problem(before, after)
+    assert (found is None) if problem is None else (found or "").startswith(problem)

@@ -1,13 +1,56 @@
-"""Runtime protocols. An adapter is one runtime kind (ONNX encoder, GGUF, HTTP), not one model."""
+"""What an adapter is: one class per runtime kind, satisfying one of these protocols.
+
+``Encoder`` runs the ONNX encoder heads; ``Generator`` produces text (a local causal LM or an
+OpenAI-compatible endpoint). Generators take ``deadline_s`` so the work itself stops when time is up;
+``asyncio.wait_for`` alone would only abandon it.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
 
 from penny_slm.results import EncoderOutput
 
+StopReason = Literal["eos", "max_tokens", "deadline", "stop"]
 
+LogitsHook = Callable[[list[int], np.ndarray], None]
+"""Called before each token is chosen with the ids generated so far and the next-token logits (1-D,
+writable); it masks what must not come next by setting entries to ``-inf``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Generation:
+    text: str
+    n_tokens: int
+    first_token_s: float  # time to first token; 0.0 when nothing was generated
+    seconds: float
+    stop_reason: StopReason
+    model: str
+
+    @property
+    def tokens_per_s(self) -> float:
+        decode = self.seconds - self.first_token_s
+        return (self.n_tokens - 1) / decode if self.n_tokens > 1 and decode > 0 else 0.0
+
+
+@runtime_checkable
 class Encoder(Protocol):
     def load(self) -> None: ...
-
     def encode(self, texts: list[str]) -> list[EncoderOutput]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    def load(self) -> None: ...
+    def chat(self, messages: list[Message], *, max_tokens: int, deadline_s: float,
+             logits_hook: LogitsHook | None = None) -> Generation: ...

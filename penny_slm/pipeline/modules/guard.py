@@ -1,9 +1,12 @@
 """Personality guard: enforce Penny's persona on every LLM response.
 
 Stages (DESIGN.md): rules (deterministic, absolute prohibitions) → tone head (``cheerleader_tone``,
-scored on the rule-fixed text) → generative rewrite of a residual tone violation, re-checked. The
-rewriter (issue #5) is not built yet: a tone violation is reported, the rule-fixed text is returned,
-and ``rewrite_status`` says the rewrite was skipped.
+scored on the rule-fixed text) → generative rewrite of a residual tone violation, re-checked.
+
+The rewrite (``modules/rewriter.py``) runs under a deadline and is kept only if the rules find
+nothing in it, the tone head no longer flags it and every code span survived byte for byte;
+otherwise the rule-fixed text is returned. ``rewrite_status`` says which: ``rewritten``,
+``discarded: <why>`` or ``skipped: <why>`` (no rewriter built, or none configured).
 
 ``confidence`` = P(the returned text is violation-free): 0 if the rules still find something (never
 seen in tests), otherwise 1 − P(cheerleader) of the returned text from the calibrated tone head.
@@ -11,16 +14,19 @@ seen in tests), otherwise 1 − P(cheerleader) of the returned text from the cal
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from penny_slm.config import Persona, SLMConfig, load_persona
 from penny_slm.errors import InputError
+from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.base import EncoderHeadModule
-from penny_slm.results import GuardResult, ViolationName
+from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT, Rewriter
+from penny_slm.results import Change, GuardResult, ViolationName
 from penny_slm.rules.prohibitions import CODE, detect, fix
 
 TONE_ARTIFACT = "tone"
-NO_REWRITER = "skipped: no generative rewriter yet (issue #5); rule-fixed text returned"
+NO_REWRITER = "skipped: no rewriter loaded (build it with: penny-slm models build); rule-fixed text returned"
 
 
 class ToneScorer(EncoderHeadModule):
@@ -35,6 +41,18 @@ class ToneScorer(EncoderHeadModule):
         if not prose:
             return 0.0
         return float(self.calibrated(self.encode([prose])[0].logits["tone"])[1])
+
+
+MIN_KEPT = 0.7  # share of the substance's content words a rewrite must keep
+MAX_NEW = 0.2  # share of a rewrite's content words that may be new
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_STOPWORDS = frozenset("the and for you your are was were that this with have has had not but all can its it's "
+                       "just now then than them they their there what when which who why how will would from into".split())
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9']{3,}", text.lower()) if w not in _STOPWORDS}
 
 
 TONE_WINDOW_WORDS = (24, 12)
@@ -57,17 +75,24 @@ class PersonalityGuard:
     provides: ClassVar[frozenset[str]] = frozenset({"guard"})
 
     def __init__(self, persona: Persona | None = None, tone_threshold: float = 0.5, max_tokens: int = 256,
-                 execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1) -> None:
+                 execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1,
+                 rewrite: bool = True, rewrite_timeout_s: float = 5.0) -> None:
         self.persona = persona or load_persona()
         self.tone_threshold = tone_threshold
         self.tone = ToneScorer(max_tokens, execution_providers, intra_op_threads)
+        self.rewriter: Rewriter | None = Rewriter(self.persona) if rewrite else None
+        self.rewrite_timeout_s = rewrite_timeout_s
 
     @classmethod
-    def from_config(cls, cfg: SLMConfig, persona: Persona | None = None) -> PersonalityGuard:
-        return cls(persona, 0.5, 256, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads)
+    def from_config(cls, cfg: SLMConfig, persona: Persona | None = None, rewrite: bool = True) -> PersonalityGuard:
+        timeout = cfg.models.personality_guard.inference_timeout
+        return cls(persona, 0.5, 256, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads, rewrite, timeout)
 
-    def load(self, store: object, version: str | None = None) -> None:
-        self.tone.load(store, version)  # type: ignore[arg-type]
+    def load(self, store: ModelRegistry, version: str | None = None) -> None:
+        """The tone head (required) and the rewriter if one is built (the guard works without it)."""
+        self.tone.load(store, version)
+        if self.rewriter is not None and store.active_version(REWRITER_ARTIFACT) is not None:
+            self.rewriter.load(store)
 
     @property
     def model_version(self) -> str | None:
@@ -88,9 +113,56 @@ class PersonalityGuard:
         if p_cheer >= self.tone_threshold:
             violations = (*violations, "cheerleader_tone")
             status = NO_REWRITER
+            if self.rewriter is not None and self.rewriter.loaded:
+                candidate, p_after, status = self._rewrite(rewritten)
+                if candidate is not None:
+                    changes = (*changes, Change("cheerleader_tone", 0, len(rewritten), rewritten, candidate, "slm"))
+                    rewritten, p_cheer = candidate, p_after
         rules_clean = not detect(rewritten, self.persona)
         confidence = round(1.0 - p_cheer, 4) if rules_clean else 0.0
         return GuardResult(response, violations, rewritten, changes, confidence, status)
+
+    def _rewrite(self, text: str) -> tuple[str | None, float, str]:
+        """(accepted rewrite or None, its P(cheerleader), status). Every failure keeps the rule-fixed text."""
+        assert self.rewriter is not None
+        result = self.rewriter.rewrite(text, deadline_s=self.rewrite_timeout_s)
+        if result.generation.stop_reason != "eos":
+            return None, 1.0, f"discarded: rewrite stopped at {result.generation.stop_reason}"
+        problem = self.rewrite_problem(text, result.text)
+        if problem:
+            return None, 1.0, f"discarded: {problem}"
+        return result.text, self.tone.p_cheerleader(result.text), "rewritten"
+
+    def rewrite_problem(self, before: str, after: str) -> str | None:
+        """Why ``after`` may not replace ``before`` (None if it may): the re-check every rewrite passes.
+
+        Besides rules and tone, the answer must survive: every number and code span, and most content
+        words of the sentences the tone head does not flag (the substance); and the rewrite may not
+        bring in much that was not there (a small model's failure mode is inventing a new answer)."""
+        if not after.strip():
+            return "empty rewrite"
+        if CODE.findall(after) != CODE.findall(before):
+            return "rewrite changed a code span"
+        if not set(_NUMBER.findall(before)) <= set(_NUMBER.findall(after)):
+            return "rewrite lost a number"
+        substance = [s for s in _SENTENCE_END.split(CODE.sub(" ", before)) if s.strip()
+                     and self.tone.p_cheerleader(s) < self.tone_threshold]
+        needed, kept = _content_words(" ".join(substance)), _content_words(after)
+        if needed and len(needed & kept) / len(needed) < MIN_KEPT:
+            return f"rewrite dropped content ({len(needed & kept)}/{len(needed)} content words kept)"
+        invented = kept - _content_words(before)
+        if len(invented) > max(2, MAX_NEW * len(kept)):
+            return f"rewrite added content ({', '.join(sorted(invented)[:4])})"
+        hits = detect(after, self.persona)
+        if hits:
+            return f"rewrite has {hits[0].rule}"
+        p_after = self.tone.p_cheerleader(after)
+        if p_after >= self.tone_threshold:
+            return f"rewrite still reads as cheerleading (p={p_after:.2f})"
+        return None
+
+    def accepts_rewrite(self, before: str, after: str) -> bool:
+        return self.rewrite_problem(before, after) is None
 
     def fallback(self, response: str, reason: str) -> GuardResult:
         """Rules only (no model involved): the guard's floor when the tone head times out or fails."""

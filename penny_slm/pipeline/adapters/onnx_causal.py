@@ -1,0 +1,119 @@
+"""Local causal LM on onnxruntime: greedy decoding with a KV cache, no torch at run time.
+
+Folder layout (written by ``export/causal.py``): ``model.onnx`` with ``past_key_values.*`` inputs,
+``tokenizer.json``, ``chat_template.jinja`` (the model's own chat template) and ``config.json``.
+Measured (ml-stack.md): SmolLM2-135M int8 runs at 62–64 tokens/s in this loop, RSS ~0.4 GB.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from penny_slm.errors import ModelNotFoundError, NotLoadedError
+from penny_slm.pipeline.adapters.base import Generation, LogitsHook, Message, StopReason
+from penny_slm.pipeline.adapters.onnx_encoder import available_providers
+
+STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
+
+
+class OnnxCausalLM:
+    """One instance per model folder; ``load`` is the only I/O. Not thread-safe: one generation at a time."""
+
+    def __init__(self, path: str | Path, *, n_threads: int = 2, max_prompt_tokens: int = 1024,
+                 providers: tuple[str, ...] = ("CPUExecutionProvider",), name: str = "") -> None:
+        self.path = Path(path)
+        self.n_threads = n_threads
+        self.max_prompt_tokens = max_prompt_tokens
+        self.providers = providers
+        self.name = name or self.path.name
+        self._session: ort.InferenceSession | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._template: Any = None
+        self._stop_ids: set[int] = set()
+        self._kv: tuple[int, int, int] = (0, 0, 0)  # layers, kv heads, head dim
+
+    def load(self) -> None:
+        missing = [f for f in ("model.onnx", "tokenizer.json", "config.json") if not (self.path / f).is_file()]
+        if missing:
+            raise ModelNotFoundError(f"{self.path} lacks {', '.join(missing)}; build it with: penny-slm models build")
+        import jinja2
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.n_threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self._session = ort.InferenceSession(str(self.path / "model.onnx"), options,
+                                             providers=available_providers(self.providers))
+        self._tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        config = json.loads((self.path / "config.json").read_text())
+        head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+        self._kv = (config["num_hidden_layers"], config["num_key_value_heads"], head_dim)
+        template_file = self.path / "chat_template.jinja"
+        source = template_file.read_text() if template_file.is_file() else json.loads(
+            (self.path / "tokenizer_config.json").read_text()).get("chat_template")
+        if not source:
+            raise ModelNotFoundError(f"{self.path} has no chat template (chat_template.jinja or tokenizer_config.json)")
+        self._template = jinja2.Environment(autoescape=False, keep_trailing_newline=True).from_string(source)
+        self._stop_ids = {i for t in STOP_TOKENS if (i := self._tokenizer.token_to_id(t)) is not None}
+        self._stop_ids.add(int(config.get("eos_token_id", 2)))
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        if self._tokenizer is None:
+            raise NotLoadedError(f"{self.name}: call load() first")
+        return self._tokenizer
+
+    def prompt(self, messages: list[Message]) -> str:
+        if self._template is None:
+            raise NotLoadedError(f"{self.name}: call load() first")
+        return str(self._template.render(messages=[{"role": m.role, "content": m.content} for m in messages],
+                                         add_generation_prompt=True))
+
+    def chat(self, messages: list[Message], *, max_tokens: int = 160, deadline_s: float = 10.0,
+             logits_hook: LogitsHook | None = None) -> Generation:
+        return self.complete(self.prompt(messages), max_tokens=max_tokens, deadline_s=deadline_s, logits_hook=logits_hook)
+
+    def complete(self, prompt: str, *, max_tokens: int = 160, deadline_s: float = 10.0,
+                 logits_hook: LogitsHook | None = None) -> Generation:
+        """Greedy decoding until a stop token, ``max_tokens`` or ``deadline_s`` seconds, whichever comes first."""
+        if self._session is None:
+            raise NotLoadedError(f"{self.name}: call load() first")
+        start = time.perf_counter()
+        ids = self.tokenizer.encode(prompt, add_special_tokens=False).ids[-self.max_prompt_tokens:]
+        layers, heads, dim = self._kv
+        past = {f"past_key_values.{i}.{kind}": np.zeros((1, heads, 0, dim), np.float32)
+                for i in range(layers) for kind in ("key", "value")}
+        step_ids, position, out_ids = ids, 0, list[int]()
+        first_token_s, reason = 0.0, "max_tokens"
+        for _ in range(max_tokens):
+            n = len(step_ids)
+            feeds = {"input_ids": np.array([step_ids], np.int64),
+                     "attention_mask": np.ones((1, position + n), np.int64),
+                     "position_ids": np.arange(position, position + n, dtype=np.int64)[None, :], **past}
+            logits, *presents = self._session.run(None, feeds)
+            past = {name: value for name, value in zip(past, presents)}
+            position += n
+            next_logits = np.array(logits[0, -1], dtype=np.float32)
+            if logits_hook is not None:
+                logits_hook(out_ids, next_logits)
+            token = int(next_logits.argmax())
+            if not first_token_s:
+                first_token_s = time.perf_counter() - start
+            if token in self._stop_ids:
+                reason = "eos"
+                break
+            out_ids.append(token)
+            step_ids = [token]
+            if time.perf_counter() - start > deadline_s:
+                reason = "deadline"
+                break
+        stop: StopReason = reason  # type: ignore[assignment]
+        return Generation(self.tokenizer.decode(out_ids), len(out_ids), first_token_s,
+                          time.perf_counter() - start, stop, self.name)

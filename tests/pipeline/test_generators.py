@@ -1,0 +1,189 @@
+"""Factory, ONNX causal-LM adapter and rewriter machinery on a real SmolLM2-135M export (base weights)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from penny_slm.config import load_config, load_persona
+from penny_slm.errors import ConfigError, GenerationError, ModelNotFoundError, RegistryError
+from penny_slm.pipeline.adapters.base import Generation, Message
+from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
+from penny_slm.pipeline.adapters.structured import chat_json
+from penny_slm.pipeline.factory import SLMFactory, adapter_kwargs, adapters, modules
+from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.pipeline.modules.rewriter import ProhibitionMask, Rewriter
+from penny_slm.rules.prohibitions import detect
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "factory_names.json"
+
+
+@pytest.fixture(scope="module")
+def factory(slm_registry: ModelRegistry) -> SLMFactory:
+    return SLMFactory(load_config(), slm_registry)
+
+
+@pytest.fixture(scope="module")
+def smollm(factory: SLMFactory) -> OnnxCausalLM:
+    model = factory.get_slm("smollm2-135m")
+    assert isinstance(model, OnnxCausalLM)
+    return model
+
+
+def test_registered_names_are_pinned() -> None:
+    assert json.loads(GOLDEN.read_text()) == {"adapters": adapters.names(), "modules": modules.names()}
+
+
+def test_an_unknown_adapter_key_names_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"slm_models -> tiny -> n_ctxx: unknown key; valid keys: .*max_prompt_tokens.*n_threads"):
+        adapter_kwargs("tiny", {"adapter": "onnx-causal", "path": "/x", "n_ctxx": 2048})
+    with pytest.raises(RegistryError, match="unknown adapter 'gguf'"):
+        adapter_kwargs("tiny", {"adapter": "gguf", "path": "/x"})
+
+
+def test_framework_names_are_entries_and_missing_files_say_what_to_do(factory: SLMFactory) -> None:
+    info = {i.name: i for i in factory.list_available()}
+    assert {"phi3-mini", "mistral-tiny", "llama3-1b", "tinyllama", "phi2", "smollm2-135m", "penny-rewriter"} <= set(info)
+    assert info["smollm2-135m"].ready and not info["phi3-mini"].ready
+    with pytest.raises(ModelNotFoundError, match="phi3-mini: no model at .*optimum-cli export onnx.*openai-compatible"):
+        factory.get_slm("phi3-mini")
+
+
+def test_one_shared_instance_per_model(factory: SLMFactory, smollm: OnnxCausalLM) -> None:
+    assert factory.get_slm("smollm2-135m") is smollm
+    assert [i.name for i in factory.list_available() if i.loaded] == ["smollm2-135m"]
+
+
+def test_idle_models_are_unloaded_and_the_memory_cap_evicts(slm_registry: ModelRegistry) -> None:
+    f = SLMFactory(load_config(), slm_registry, idle_unload_s=60)
+    first = f.get_slm("smollm2-135m")
+    assert f.unload_idle(now=time.monotonic() + 61) == ["smollm2-135m"]
+    assert f.get_slm("smollm2-135m") is not first  # reloaded on demand
+    f.max_memory_mb = 150  # one 137 MB int8 model fits, two do not
+    f.register_slm("second-copy", OnnxCausalLM, artifact="smollm2-135m")
+    f.get_slm("second-copy")
+    assert [i.name for i in f.list_available() if i.loaded] == ["second-copy"]
+
+
+def test_greedy_generation_is_real_and_deterministic(smollm: OnnxCausalLM) -> None:
+    messages = [Message("user", "What is 2 + 2? Answer with one number.")]
+    a = smollm.chat(messages, max_tokens=12, deadline_s=20)
+    b = smollm.chat(messages, max_tokens=12, deadline_s=20)
+    assert a.text == b.text and a.n_tokens >= 1 and "4" in a.text
+    assert 0 < a.first_token_s <= a.seconds and a.model == "smollm2-135m"
+
+
+def test_chat_template_comes_from_the_model_files(smollm: OnnxCausalLM) -> None:
+    prompt = smollm.prompt([Message("system", "S"), Message("user", "U")])
+    assert prompt == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_the_deadline_stops_generation_itself(smollm: OnnxCausalLM) -> None:
+    result = smollm.chat([Message("user", "Write a long story about a lighthouse.")], max_tokens=400, deadline_s=0.3)
+    assert result.stop_reason == "deadline" and result.seconds < 1.0 and result.n_tokens < 100
+
+
+def test_prohibitions_cannot_be_decoded(smollm: OnnxCausalLM) -> None:
+    """Ask the model for exactly what the mask forbids: it must come out without it."""
+    mask = ProhibitionMask(smollm, load_persona())
+    prompt = [Message("user", "Repeat exactly: *grins* Wow!!! I love coffee and espresso!!")]
+    free = smollm.chat(prompt, max_tokens=40, deadline_s=20)
+    masked = smollm.chat(prompt, max_tokens=40, deadline_s=20, logits_hook=mask)
+    assert any(h.rule in {"asterisk_action", "coffee_reference", "excess_exclamation"} for h in detect(free.text, load_persona()))
+    assert "*" not in masked.text and masked.text.count("!") <= 1
+    assert not [h for h in detect(masked.text, load_persona()) if h.rule in {"coffee_reference", "asterisk_action"}]
+
+
+def test_mask_only_touches_what_it_must(smollm: OnnxCausalLM) -> None:
+    mask = ProhibitionMask(smollm, load_persona())
+    logits = np.zeros(smollm.tokenizer.get_vocab_size(), dtype=np.float32)
+    mask([], logits)
+    banned = np.isinf(logits)
+    single = np.setdiff1d(mask.bang_ids[mask._bang_counts[mask.bang_ids] == 1], mask.star_ids)  # "!*" goes for its "*"
+    several = mask.bang_ids[mask._bang_counts[mask.bang_ids] > 1]  # "!!" is one token
+    assert banned[mask.star_ids].all() and not banned[single].any() and banned[several].all() and len(several)
+    assert banned.mean() < 0.01
+    after_one = np.zeros_like(logits)
+    mask(smollm.tokenizer.encode("Done!").ids, after_one)
+    assert np.isinf(after_one[mask.bang_ids]).all()  # the budget of one is spent
+
+
+class Scripted:
+    """A Generator that returns fixed texts: exercises chat_json's retry, not a model."""
+
+    def __init__(self, *texts: str) -> None:
+        self.texts, self.calls = list(texts), []  # type: list[str], list[list[Message]]
+
+    def load(self) -> None:
+        pass
+
+    def chat(self, messages: list[Message], **_: Any) -> Generation:
+        self.calls.append(messages)
+        return Generation(self.texts.pop(0), 1, 0.0, 0.0, "eos", "scripted")
+
+
+def test_json_output_is_validated_and_retried_once() -> None:
+    gen = Scripted('{"slang": "lit",}', 'Sure: {"slang": ["lit"], "formality": 0.2}')
+    assert chat_json(gen, [Message("user", "x")], {"slang": list, "formality": float}) == {"slang": ["lit"], "formality": 0.2}
+    assert "invalid JSON" in gen.calls[1][-1].content
+    with pytest.raises(GenerationError, match="missing key 'formality'"):
+        chat_json(Scripted('{"slang": []}', '{"slang": []}'), [Message("user", "x")], {"slang": list, "formality": float})
+
+
+def test_guard_discards_a_rewrite_that_fails_the_recheck(built_registry: ModelRegistry, slm_registry: ModelRegistry) -> None:
+    """Base SmolLM2 as the rewriter (it is not fine-tuned): whatever it writes is re-checked, and the
+    guard returns either a rewrite that passes every check or the rule-fixed text with the reason."""
+    from penny_slm.pipeline.modules.guard import PersonalityGuard
+
+    guard = PersonalityGuard(rewrite_timeout_s=20)
+    guard.load(built_registry)
+    assert guard.rewriter is not None
+    guard.rewriter.load_dir(slm_registry.load("smollm2-135m").path, "base")
+    text = "Oh my gosh, you're amazing, you absolute superstar. The tests pass now. Keep shining, superstar!!"
+    result = guard.predict(text)
+    assert "cheerleader_tone" in result.violations_detected
+    assert result.rewrite_status == "rewritten" or result.rewrite_status.startswith("discarded: ")
+    assert not detect(result.rewritten_response, guard.persona)
+    if result.rewrite_status == "rewritten":
+        assert result.changes_made[-1].source == "slm" and guard.accepts_rewrite(text, result.rewritten_response)
+    else:
+        assert result.rewritten_response == "Oh my gosh, you're amazing, you absolute superstar. The tests pass now. Keep shining, superstar!"
+
+
+def test_rewriter_requires_load() -> None:
+    from penny_slm.errors import NotLoadedError
+
+    with pytest.raises(NotLoadedError, match="models build"):
+        Rewriter().rewrite("hi")
+
+
+def test_rewrite_cli_says_how_to_build_a_missing_rewriter(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from penny_slm.cli import main
+
+    assert main(["rewrite", "Wow!! Amazing."]) == 2
+    err = capsys.readouterr().err
+    assert "rewriter" in err and "penny-slm models build" in err
+
+
+@pytest.mark.slow
+def test_a_tiny_rewriter_fine_tune_builds_registers_and_rewrites(slm_registry: ModelRegistry, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """16 pairs, 2 optimizer steps, export, evaluate on 6 held-out pairs, register, rewrite from the CLI."""
+    from penny_slm.cli import main
+    from penny_slm.export.build_generators import build_rewriter
+
+    manifest, skipped = build_rewriter(slm_registry, limit_rows=16, eval_limit=6, log=lambda _m: None)
+    assert not skipped and manifest.name == "rewriter" and manifest.metrics["train"]["rows"] == 16
+    report = manifest.metrics["test"]
+    assert report["n"] == 6 and 0.0 <= report["pass_rate"] <= 1.0 and report["latency"]["tokens_per_s_median"] > 0
+    assert build_rewriter(slm_registry, limit_rows=16, eval_limit=6, log=lambda _m: None)[1]  # idempotent
+    monkeypatch.setenv("PENNY_SLM_MODELS", str(slm_registry.root))
+    assert main(["rewrite", "Wow!!! *grins* The tests pass now, CJ. Grab a coffee, CJ!!"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_version"] == manifest.version and "*" not in out["rewritten"] and out["rewritten"].count("!") <= 1
