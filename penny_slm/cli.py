@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr)
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -16,25 +17,8 @@ from typing import Any
 from penny_slm.config import SLMConfig, load_config
 from penny_slm.errors import InputError, PennySLMError
 
-DEMO_QUERIES = (
-    "what's bitcoin trading at right now?",
-    "write a python function that returns today's date",
-    "who won the lakers game last night",
-    "explain how compound interest works",
-    "is it going to rain in seattle tomorrow",
-    "i'm feeling kind of burnt out this week",
-    "can you double-check whether the museum is still free on sundays",
-    "what's the latest version of numpy",
-    "if a jacket costs $80 and it's 25% off, what's the price",
-    "write a haiku about the current state of my inbox",
-)
-
-
-DEMO_RESPONSES = (
-    "*adjusts glasses* Great question!! Grab a coffee and let's dive in. The loop skips the last item, CJ.",
-    "Oh my gosh, you're a total rockstar, I'm SO proud of you, superstar. Your tests pass now.",
-    "Fine. Use `x != y` there; the API returns JSON and a 429 means slow down. Do NOT commit the key.",
-)
+ALL_ARTIFACTS = ("research", "tone", "smollm2-135m", "rewriter")
+"""What ``models build`` builds, in order (the rewriter is evaluated with the tone head)."""
 
 
 def _registry(cfg: SLMConfig) -> Any:
@@ -65,10 +49,19 @@ def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
         from penny_slm.export.build import SPECS, BuildSettings, build_all
 
         settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, seed=args.seed, limit_rows=args.limit_rows)
-        names = tuple(args.only) if args.only else tuple(SPECS)
-        for outcome in build_all(registry, settings, force=args.force, names=names):
+        names = tuple(args.only) if args.only else ALL_ARTIFACTS
+        encoders = tuple(n for n in names if n in SPECS)
+        for outcome in build_all(registry, settings, force=args.force, names=encoders):
             state = "up to date" if outcome.skipped else "built"
             print(f"{outcome.name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / outcome.name}")
+        if "smollm2-135m" in names or "rewriter" in names:
+            from penny_slm.export.build_generators import build_base_slm, build_rewriter
+
+            log = functools.partial(print, "[build]", flush=True)
+            if "smollm2-135m" in names:
+                build_base_slm(registry, force=args.force, log=log)
+            if "rewriter" in names:
+                build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log)
         return 0
     if args.models_command == "list":
         rows = []
@@ -104,6 +97,20 @@ def _guard(cfg: SLMConfig, persona_path: str | None) -> Any:
     guard = PersonalityGuard.from_config(cfg, load_persona(persona_path))
     guard.load(_registry(cfg))
     return guard
+
+
+def cmd_rewrite(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.config import load_persona
+    from penny_slm.pipeline.modules.rewriter import Rewriter
+
+    rewriter = Rewriter(load_persona(args.persona))
+    rewriter.load(_registry(cfg))
+    result = rewriter.rewrite(args.text, deadline_s=args.timeout)
+    g = result.generation
+    _print_json({"original": args.text, "rewritten": result.text, "model_version": rewriter.model_version,
+                 "stop_reason": g.stop_reason, "tokens": g.n_tokens, "first_token_ms": round(g.first_token_s * 1000, 1),
+                 "total_ms": round(g.seconds * 1000, 1), "tokens_per_s": round(g.tokens_per_s, 1)})
+    return 0
 
 
 def cmd_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
@@ -154,27 +161,73 @@ def cmd_bench(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
-    import time
+DEMO_TURNS = (
+    "hey penny, can you explain what a python decorator is?",
+    "what's the bitcoin price right now",
+    "ugh, today was long. my code review got torn apart",
+    "who won the champions league final last night?",
+    "thanks. what's 15% of 240?",
+)
 
-    clf, guard = _classifier(cfg), _guard(cfg, None)
-    print(f"research classifier {clf.model_version} (threshold {clf.confidence_threshold}), "
-          f"tone head {guard.model_version}\n\n== user messages -> research classifier ==")
-    searches = 0
-    for query in DEMO_QUERIES:
-        start = time.perf_counter()
-        result = clf.predict(query)
-        ms = (time.perf_counter() - start) * 1000
-        searches += result.needs_research
-        flag = "SEARCH" if result.needs_research else "direct"
-        print(f"[{flag}] {query}\n         {result.category}, confidence {result.confidence:.2f}, {ms:.1f} ms: {result.reasoning}")
-    print(f"\n{searches}/{len(DEMO_QUERIES)} messages would trigger a web search.\n\n== LLM responses -> personality guard ==")
-    for response in DEMO_RESPONSES:
-        start = time.perf_counter()
-        verdict = guard.predict(response)
-        ms = (time.perf_counter() - start) * 1000
-        print(f"in:  {response}\nout: {verdict.rewritten_response}\n     violations {list(verdict.violations_detected)}, "
-              f"confidence {verdict.confidence:.2f}, {ms:.1f} ms; rewrite: {verdict.rewrite_status}\n")
+
+def _print_turn(turn: Any) -> None:
+    r, c, g, llm = turn.research, turn.context, turn.guard, turn.llm
+    print(f"user> {turn.message}")
+    if r.result:
+        print(f"  research  [{r.status}] needs_research={r.result.needs_research} {r.result.category} "
+              f"conf={r.result.confidence:.2f} {r.latency_ms:.1f} ms: {r.result.reasoning}")
+    if c.result:
+        print(f"  context   [{c.status}] {c.result.context_markers} ({c.result.note})")
+    if turn.research_notes:
+        print(f"  search    {turn.research_notes.splitlines()[0][:110]}")
+    print(f"  llm       [{llm.status}] {llm.latency_ms:.0f} ms: {(llm.result or '')[:160]!r}")
+    if g.result:
+        print(f"  guard     [{g.status}] violations={list(g.result.violations_detected)} rewrite={g.result.rewrite_status} "
+              f"{g.latency_ms:.1f} ms")
+    slm_ms = turn.total_ms - turn.timings_ms.get("main_llm", 0.0)
+    print(f"penny> {turn.final_response}\n  timings   {turn.timings_ms} | SLM layer {slm_ms:.1f} ms (main LLM excluded)\n")
+
+
+def _layer(cfg: SLMConfig, db_path: str | None) -> Any:
+    import tempfile
+
+    from penny_slm.pipeline.layer import SLMLayer
+
+    path = Path(db_path) if db_path else Path(tempfile.mkdtemp(prefix="penny-demo-")) / "personality.db"
+    return SLMLayer(cfg, sqlite_path=path).load()
+
+
+def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """A scripted conversation through the whole layer on the embedded defaults (a throwaway database)."""
+    import asyncio
+
+    layer = _layer(cfg, args.db)
+    try:
+        print(f"main LLM: {cfg.runtime.main_llm}; research {layer.classifier and layer.classifier.model_version}, "
+              f"tone {layer.guard and layer.guard.model_version}, rewriter "
+              f"{layer.guard and layer.guard.rewriter and layer.guard.rewriter.model_version or 'not built'}\n")
+        for message in DEMO_TURNS:
+            _print_turn(asyncio.run(layer.process("demo-user", message)))
+        profile = layer.sync.get_latest_context("demo-user")
+        print(f"learned profile after {len(DEMO_TURNS)} turns (applied through the sync manager): {profile.dimensions}")
+    finally:
+        layer.close()
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Interactive: one turn per line, until EOF or 'quit'."""
+    import asyncio
+
+    layer = _layer(cfg, args.db)
+    try:
+        for line in sys.stdin:
+            if line.strip().lower() in ("quit", "exit"):
+                break
+            if line.strip():
+                _print_turn(asyncio.run(layer.process(args.user, line.rstrip("\n"))))
+    finally:
+        layer.close()
     return 0
 
 
@@ -192,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--epochs", type=int, default=3)
     build.add_argument("--seed", type=int, default=13)
     build.add_argument("--limit-rows", type=int, default=0, help="train on a sample (tests, quick checks)")
-    build.add_argument("--only", action="append", choices=["research", "tone"], help="build only this artifact")
+    build.add_argument("--only", action="append", choices=ALL_ARTIFACTS, help="build only this artifact")
     lst = msub.add_parser("list", help="list versions")
     lst.add_argument("--json", action="store_true")
     rb = msub.add_parser("rollback", help="make an earlier version active")
@@ -216,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--json", action="store_true")
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
 
+    rewrite = sub.add_parser("rewrite", help="rewrite one response in Penny's voice with the fine-tuned SLM, as JSON")
+    rewrite.add_argument("text")
+    rewrite.add_argument("--timeout", type=float, default=10.0, help="seconds before generation is stopped")
+    rewrite.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
+
     guard = sub.add_parser("guard", help="check and fix one LLM response against the persona, as JSON")
     guard.add_argument("text")
     guard.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
@@ -225,11 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--n", type=int, default=300, help="timed single queries per setting (after warm-up)")
     bench.add_argument("--out", help="also write the JSON here")
 
-    sub.add_parser("demo", help="run sample messages and responses through the layer on the embedded defaults")
+    demo = sub.add_parser("demo", help="a scripted conversation through the whole layer on the embedded defaults")
+    demo.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
+    chat = sub.add_parser("chat", help="talk to Penny through the layer, one message per line")
+    chat.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
+    chat.add_argument("--user", default="me", help="user id for the profile")
     return parser
 
 
-COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo}
+COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,6 +90,11 @@ class RuntimeConfig:
     models_dir: str = "models"
     execution_providers: tuple[str, ...] = ("CoreMLExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
     intra_op_threads: int = 1
+    main_llm: str = "smollm2-135m"  # an slm_models name: the local SLM by default, any OpenAI-compatible entry by config
+    main_llm_max_tokens: int = 160
+    main_llm_timeout: float = 20.0
+    searxng_url: str = ""  # e.g. http://127.0.0.1:8888; empty: no live search, the LLM is told its knowledge may be stale
+    database_url: str = ""  # empty: SQLite in the per-user data folder ($PENNY_DB_URL wins)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +103,9 @@ class SLMConfig:
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     resource_management: ResourceConfig = field(default_factory=ResourceConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    slm_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Generative models by name: ``{"adapter": kind, "artifact" | "path" | adapter kwargs...}``. The
+    adapter's ``__init__`` is the schema; ``pipeline.factory`` checks each entry against it."""
 
     def models_dir(self) -> Path:
         """``$PENNY_SLM_MODELS`` wins over the config, so tests and CI can point elsewhere."""
@@ -110,6 +118,8 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "alert_threshold": (lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1"),
     "inference_timeout": (lambda v: v > 0, "must be > 0 seconds"),
     "total_timeout": (lambda v: v > 0, "must be > 0 seconds"),
+    "main_llm_timeout": (lambda v: v > 0, "must be > 0 seconds"),
+    "main_llm_max_tokens": (lambda v: 1 <= v <= 4096, "must be between 1 and 4096"),
     "max_parallel_tasks": (lambda v: v >= 1, "must be >= 1"),
     "batch_size": (lambda v: v >= 1, "must be >= 1"),
     "max_tokens": (lambda v: 8 <= v <= 512, "must be between 8 and 512 (the encoder's position limit)"),
@@ -127,6 +137,13 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(path, f"expected a list, got {type(value).__name__}")
         inner = typing.get_args(tp)[0]
         return tuple(_coerce(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:  # slm_models: name -> entry; entries are checked against their adapter by the factory
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected an object, got {type(value).__name__}")
+        for key, entry in value.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("adapter"), str):
+                raise ConfigError(f"{path} -> {key}", 'expected an object with an "adapter" name')
+        return dict(value)
     if origin in (Union, types.UnionType):
         raise ConfigError(path, "union types are not supported in config")  # pragma: no cover
     if tp is float and isinstance(value, int) and not isinstance(value, bool):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Generic, Literal, TypeVar, get_args
 
 Category = Literal[
     "current_events", "prices_markets", "sports", "weather", "verification",
@@ -94,7 +94,8 @@ class GuardResult(_ToDict):
 
     confidence: probability (0–1) that ``rewritten_response`` is free of violations. The rule layer is
     deterministic, so a response whose fixed text passes the detectors again scores 1.0 for the absolute rules.
-    rewrite_status: what happened to soft (tone) violations: ``not_needed`` or ``skipped: <why>``.
+    rewrite_status: what happened to soft (tone) violations: ``not_needed``, ``rewritten``,
+    ``discarded: <why>`` (the rewrite failed the re-check; the rule-fixed text is returned) or ``skipped: <why>``.
     """
 
     original_response: str
@@ -103,3 +104,54 @@ class GuardResult(_ToDict):
     changes_made: tuple[Change, ...]
     confidence: float
     rewrite_status: str = "not_needed"
+
+
+@dataclass(frozen=True, slots=True)
+class ContextUpdate(_ToDict):
+    """What the context step learned from one message (framework field names).
+
+    Until the context tracker's heads exist, only what can be measured honestly is filled in:
+    ``context_markers`` (message length, local hour, topic category from the classifier). The learned
+    dimensions are ``None`` and ``note`` says so; nothing is guessed.
+    """
+
+    slang_detected: tuple[str, ...]
+    tone_shift: str | None
+    context_markers: dict[str, Any]
+    formality_level: float | None  # 0 (casual) – 1 (formal) once measured
+    technical_depth: float | None  # 0 – 1 once measured
+    updates: tuple[dict[str, Any], ...]  # queued to the sync manager as profile dimension updates
+    note: str = ""
+
+
+R = TypeVar("R")
+OutcomeStatus = Literal["ok", "fallback", "timeout", "error", "disabled"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleOutcome(_ToDict, Generic[R]):
+    """One module's run inside a turn: its result (the fallback's, if it timed out or failed) and why."""
+
+    module: str
+    status: OutcomeStatus
+    result: R | None
+    latency_ms: float
+    model_version: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult(_ToDict):
+    """Everything ``SLMLayer.process`` did for one user turn; ``final_response`` is what the user sees."""
+
+    user_id: str
+    message: str
+    research: ModuleOutcome[ResearchClassification]
+    context: ModuleOutcome[ContextUpdate]
+    research_notes: str
+    system_prompt: str
+    llm: ModuleOutcome[str]
+    guard: ModuleOutcome[GuardResult]
+    final_response: str
+    timings_ms: dict[str, float]
+    total_ms: float

@@ -42,3 +42,12 @@ def built_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
 def models_env(built_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("PENNY_SLM_MODELS", str(built_registry.root))
     yield built_registry.root
+
+
+@pytest.fixture(scope="session")
+def slm_registry(built_registry: ModelRegistry) -> ModelRegistry:
+    """Adds ``smollm2-135m`` (the packaged GGUF exported to ONNX int8, no training, ~2 min) to the registry."""
+    from penny_slm.export.build_generators import build_base_slm
+
+    build_base_slm(built_registry, log=lambda _msg: None)
+    return built_registry

@@ -89,3 +89,6 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert run["words"][0] >= 150
         assert 0 < run["rules_detect_and_fix_ms"]["p50"] and 0 < run["tone_head_ms"]["p50"] <= run["guard_total_ms"]["p99"]
     assert not any(run["torch_imported"] for run in research + guard)
+    layer = out["modules"]["layer"]  # one SLMLayer turn per call, main LLM injected and excluded
+    assert [r["threads"] for r in layer] == [1, 2] and all(r["slm_added_ms"]["p50"] > 0 for r in layer)
+    assert all(r["modules"] == ["research", "context", "guard"] and r["torch_imported"] is False for r in layer)

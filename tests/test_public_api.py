@@ -14,7 +14,7 @@ def test_all_is_pinned() -> None:
 
 
 def test_importing_the_runtime_leaves_training_stacks_out() -> None:
-    code = ("import sys, penny_slm, penny_slm.pipeline.bench, penny_slm.rules.prohibitions;"
+    code = ("import sys, penny_slm, penny_slm.pipeline.bench, penny_slm.pipeline.layer, penny_slm.rules.prohibitions;"
             "print(sorted(m for m in ('torch', 'transformers', 'optimum', 'sklearn', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

@@ -2,12 +2,15 @@
 
 Each (module, threads) setting runs in a fresh subprocess so peak RSS is that module's process alone.
 Research queries are the packaged test split's texts, cycled. The guard is timed on 150-word responses
-(``GUARD_RESPONSES``), one clean and one full of violations. Warm-up calls are not timed.
+(``GUARD_RESPONSES``), one clean and one full of violations, without the generative rewrite. Each
+built generative model (``GENERATORS``) is timed on rewrite prompts: load, time to first token,
+tokens/s, total per call. Warm-up calls are not timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -83,7 +86,7 @@ def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     from penny_slm.pipeline.modules.guard import PersonalityGuard
     from penny_slm.rules.prohibitions import detect, fix
 
-    guard = PersonalityGuard.from_config(cfg)
+    guard = PersonalityGuard.from_config(cfg, rewrite=False)  # rewrites are benched per generator below
     guard.tone.intra_op_threads = threads
     start = time.perf_counter()
     guard.load(ModelRegistry(cfg.models_dir()))
@@ -102,7 +105,83 @@ def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     }
 
 
-WORKERS: dict[str, Callable[[SLMConfig, int, int], dict[str, Any]]] = {"research": _research, "guard": _guard}
+REWRITE_INPUTS = (
+    "Oh my gosh, you're amazing. The loop was off by one, so the last item was skipped. Keep shining, superstar.",
+    "Wow, you absolute superstar. Your tests pass now. You should be so proud of yourself.",
+    "The migration ran and the table has the new column. You're going to change the world.",
+    "Such a fantastic question, you always ask the best ones. The flight lands at 6:40 local time.",
+)
+
+
+def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    """One generative model (a ``slm_models`` entry): load time, time to first token, tokens/s, total per call."""
+    from penny_slm.pipeline.adapters.base import Message
+    from penny_slm.pipeline.factory import SLMFactory
+    from penny_slm.pipeline.modules.rewriter import SYSTEM_PROMPT
+
+    factory = SLMFactory(cfg)
+    factory.entries[model] = factory.entries[model] | {"n_threads": threads}
+    start = time.perf_counter()
+    generator = factory.get_slm(model)
+    load_s = time.perf_counter() - start
+    runs = [generator.chat([Message("system", SYSTEM_PROMPT), Message("user", text)], max_tokens=64, deadline_s=30)
+            for text in (REWRITE_INPUTS * n)[: max(4, min(n, 12))]]
+    import numpy as np
+
+    return {
+        "model": model, "load_s": round(load_s, 3), "calls": len(runs),
+        "first_token_ms": {"p50": round(float(np.median([r.first_token_s for r in runs])) * 1000, 1)},
+        "tokens_per_s_median": round(float(np.median([r.tokens_per_s for r in runs if r.n_tokens > 1])), 1),
+        "total_ms": {"p50": round(float(np.median([r.seconds for r in runs])) * 1000, 1)},
+        "tokens_median": int(np.median([r.n_tokens for r in runs])),
+    }
+
+
+LAYER_RESPONSES = (
+    "A decorator wraps a function: `@cache` above `def f():` stores results so repeat calls are free.",
+    "*grins* Great question!! The derivative of x³ is 3x². Grab a coffee and try x⁴ next, CJ. Trust me, CJ.",
+    "Rome fell for a lot of reasons, mostly money and politics. Historians still argue about the weights.",
+    "That sounds like a rough review. Take the two comments that matter, fix those, and let the rest go.",
+)
+
+
+def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    """Per-turn latency the SLM layer adds (main LLM injected and instant, so excluded), all enabled modules."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from penny_slm.pipeline.layer import SLMLayer
+
+    layer = SLMLayer(cfg, sqlite_path=Path(tempfile.mkdtemp(prefix="penny-bench-")) / "p.db")
+    start = time.perf_counter()
+    layer.load()
+    load_s = time.perf_counter() - start
+    if layer.guard is not None and layer.guard.rewriter is not None:
+        layer.guard.rewriter = None  # rewrites are benched per generator; see docs/MEASUREMENTS.md
+    texts = _texts()
+    replies = iter(LAYER_RESPONSES * (n + WARMUP))
+    added: list[float] = []
+
+    async def turns() -> None:
+        for i in range(n + WARMUP):
+            turn = await layer.process(f"user{i % 3}", texts[i % len(texts)], llm=lambda _s, _m: next(replies))
+            if i >= WARMUP:
+                added.append((turn.total_ms - turn.timings_ms["main_llm"]) / 1000)
+
+    asyncio.run(turns())
+    layer.close()
+    import numpy as np
+
+    ms = np.asarray(added) * 1000
+    return {"slm_added_ms": {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)}, "load_s": round(load_s, 3),
+            "modules": [m for m in ("research", "context", "guard") if m not in layer.orchestrator.get_execution_plan("x").disabled]}
+
+
+GENERATORS = ("smollm2-135m", "penny-rewriter")
+WORKERS: dict[str, Callable[[SLMConfig, int, int], dict[str, Any]]] = {
+    "research": _research, "guard": _guard, "layer": _layer, **{name: functools.partial(_generator, name) for name in GENERATORS},
+}
 
 
 def _worker(module: str, threads: int, n: int, config_path: str | None) -> dict[str, Any]:
@@ -118,8 +197,11 @@ def run_bench(cfg: SLMConfig, *, n: int = 300, config_path: str | None = None) -
     registry = ModelRegistry(cfg.models_dir())
     for name in ("research", "tone"):
         registry.get_active_version(name)  # ModelNotFoundError with the build hint, before any subprocess
+    from penny_slm.pipeline.factory import SLMFactory
+
+    ready = {i.name for i in SLMFactory(cfg, registry).list_available() if i.ready}
     modules: dict[str, list[dict[str, Any]]] = {}
-    for module in WORKERS:
+    for module in [m for m in WORKERS if m not in GENERATORS or m in ready]:
         for threads in (1, 2):
             cmd = [sys.executable, "-m", "penny_slm.pipeline.bench", "--worker", module, "--threads", str(threads), "--n", str(n)]
             if config_path:
