@@ -85,7 +85,8 @@ class PersonalityGuard:
 
     @classmethod
     def from_config(cls, cfg: SLMConfig, persona: Persona | None = None, rewrite: bool = True) -> PersonalityGuard:
-        timeout = cfg.models.personality_guard.inference_timeout
+        # the rewrite gets most of the guard's budget; the rest is rules, tone head and the re-check
+        timeout = max(0.5, cfg.models.personality_guard.inference_timeout - 0.5)
         return cls(persona, 0.5, 256, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads, rewrite, timeout)
 
     def load(self, store: ModelRegistry, version: str | None = None) -> None:
