@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import uuid
 from dataclasses import dataclass
@@ -21,7 +22,11 @@ import peewee as pw
 from penny_slm.errors import InputError
 from penny_slm.pipeline import db
 
-KINDS = ("dimension", "slang", "module_run", "alert", "snapshot")
+REQUIRED = {"dimension": ("key", "value"), "slang": ("term",), "module_run": ("module", "status", "latency_ms"),
+            "alert": ("alert_kind", "severity", "detail"), "snapshot": ()}
+"""Fields each update kind needs: checked before an update is acknowledged, so the writer never meets one it cannot apply."""
+KINDS = tuple(REQUIRED)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +71,9 @@ class ContextSyncManager:
                 raise InputError(f"update kind must be one of {', '.join(KINDS)}, got {kind!r}")
             if kind != "module_run" and not isinstance(update.get("user_id"), str):
                 raise InputError(f"a {kind} update needs a user_id string")
+            missing = [f for f in REQUIRED[kind] if f not in update]
+            if missing:
+                raise InputError(f"a {kind} update needs {', '.join(missing)}")
         keyed = [(source, update, key or uuid.uuid4().hex) for source, update, key in items]
         try:
             with self._write_tx():
@@ -145,7 +153,10 @@ class ContextSyncManager:
             while not self._stop.is_set():
                 self._wake.wait(interval_s)
                 self._wake.clear()
-                self.process_queue()
+                try:
+                    self.process_queue()
+                except pw.OperationalError as exc:  # e.g. the database briefly locked by another process: retry
+                    log.warning("sync writer: %s; retrying", exc)
 
         self._stop.clear()
         self._thread = threading.Thread(target=loop, name="penny-sync-writer", daemon=True)

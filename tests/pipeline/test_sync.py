@@ -95,6 +95,9 @@ def test_bad_updates_are_typed_errors(sync: ContextSyncManager) -> None:
         sync.queue_update("context", {"kind": "delete_everything", "user_id": "cj"})
     with pytest.raises(InputError, match="needs a user_id"):
         sync.queue_update("context", {"kind": "dimension", "key": "x", "value": 1})
+    with pytest.raises(InputError, match="a dimension update needs value"):
+        sync.queue_update("context", {"kind": "dimension", "user_id": "cj", "key": "x"})
+    assert db.Outbox.select().count() == 0  # nothing half-valid was acknowledged
 
 
 def test_sigkill_mid_stream_loses_no_acknowledged_update(tmp_path: Path) -> None:
