@@ -38,6 +38,9 @@ LLMCall = Callable[[str, str], str]
 
 LLM_APOLOGY = "Sorry, I couldn't reach my main model just now. Ask me again in a moment."
 CONTEXT_NOTE = "context tracker models not built yet: only message length, local hour and topic are recorded"
+MARKER_CONFIDENCE = 0.3
+"""Measured markers (time of day, topic) are stored but are not preferences: below the prompt builder's 0.5
+bar, so they never reach the system prompt (the 135M local model echoes anything it is shown)."""
 
 
 class SLMLayer:
@@ -148,7 +151,7 @@ class SLMLayer:
             return context
         c: ContextUpdate = context.result
         markers = {**c.context_markers, "topic": topic}
-        updates = (*c.updates, {"key": "recent_topic", "value": topic, "confidence": 0.5})
+        updates = (*c.updates, {"key": "recent_topic", "value": topic, "confidence": MARKER_CONFIDENCE})
         return ModuleOutcome(context.module, context.status, ContextUpdate(c.slang_detected, c.tone_shift, markers,
                              c.formality_level, c.technical_depth, updates, c.note), context.latency_ms)
 
@@ -186,7 +189,7 @@ def _measure_context(text: str) -> ContextUpdate:
     hour = datetime.now().hour
     markers = {"message_chars": len(text), "message_words": len(text.split()), "local_hour": hour}
     part = "morning" if 5 <= hour < 12 else "afternoon" if hour < 18 else "evening" if hour < 23 else "night"
-    return ContextUpdate((), None, markers, None, None, ({"key": "active_time_of_day", "value": part, "confidence": 0.5},), CONTEXT_NOTE)
+    return ContextUpdate((), None, markers, None, None, ({"key": "active_time_of_day", "value": part, "confidence": MARKER_CONFIDENCE},), CONTEXT_NOTE)
 
 
 def _ms(start: float) -> float:
