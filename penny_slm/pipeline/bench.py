@@ -47,9 +47,14 @@ def _texts() -> list[str]:
     return [json.loads(line)["text"] for line in lines if line]
 
 
-def _percentiles(fn: Callable[[str], object], texts: list[str] | tuple[str, ...], n: int) -> dict[str, float]:
+def _summary_ms(samples_s: list[float]) -> dict[str, float]:
     import numpy as np
 
+    ms = np.asarray(samples_s) * 1000
+    return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)} | {"mean": round(float(ms.mean()), 3)}
+
+
+def _percentiles(fn: Callable[[str], object], texts: list[str] | tuple[str, ...], n: int) -> dict[str, float]:
     for i in range(WARMUP):
         fn(texts[i % len(texts)])
     samples = []
@@ -57,8 +62,7 @@ def _percentiles(fn: Callable[[str], object], texts: list[str] | tuple[str, ...]
         t0 = time.perf_counter()
         fn(texts[i % len(texts)])
         samples.append(time.perf_counter() - t0)
-    ms = np.asarray(samples) * 1000
-    return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)} | {"mean": round(float(ms.mean()), 3)}
+    return _summary_ms(samples)
 
 
 def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
@@ -171,10 +175,7 @@ def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
 
     asyncio.run(turns())
     layer.close()
-    import numpy as np
-
-    ms = np.asarray(added) * 1000
-    return {"slm_added_ms": {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)}, "load_s": round(load_s, 3),
+    return {"slm_added_ms": _summary_ms(added), "load_s": round(load_s, 3),
             "modules": [m for m in ("research", "context", "guard") if m not in layer.orchestrator.get_execution_plan("x").disabled]}
 
 

@@ -11,6 +11,7 @@ length, local hour and the classifier's topic; its ``ContextUpdate.note`` says s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from penny_slm.pipeline.orchestrator import SLMOrchestrator, SLMTask
 from penny_slm.pipeline.prompt import build_system_prompt
 from penny_slm.pipeline.research_provider import NoResearchProvider, ResearchProvider, SearxngProvider
 from penny_slm.pipeline.sync import ContextSyncManager
-from penny_slm.results import ContextUpdate, ModuleOutcome, ResearchClassification, TurnResult
+from penny_slm.results import ContextUpdate, ModuleOutcome, TurnResult
 from penny_slm.rules.normalize import normalize
 
 LLMCall = Callable[[str, str], str]
@@ -139,10 +140,10 @@ class SLMLayer:
             tasks.append(SLMTask("context", lambda: _measure_context(text), self.cfg.models.context_tracker.inference_timeout,
                                  lambda reason: ContextUpdate((), None, {}, None, None, (), f"fallback: {reason}")))
         outcomes = {o.module: o for o in await self.orchestrator.run_parallel(tasks, deadline)}
-        empty: ModuleOutcome[Any] = ModuleOutcome("research", "disabled", None, 0.0)
-        if not text.strip() and self.classifier is not None:
-            empty = ModuleOutcome("research", "ok", ResearchClassification(False, 1.0, "Empty message: nothing to look up.", "general"), 0.0)
-        return (outcomes.get("research", empty),
+        skipped: ModuleOutcome[Any] = ModuleOutcome("research", "disabled", None, 0.0)
+        if not text.strip() and self.classifier is not None:  # the plan skips the model; the classifier's own empty verdict
+            skipped = ModuleOutcome("research", "ok", self.classifier.predict(text), 0.0, self.classifier.model_version)
+        return (outcomes.get("research", skipped),
                 outcomes.get("context", ModuleOutcome("context", "disabled", None, 0.0)))
 
     @staticmethod
@@ -150,10 +151,9 @@ class SLMLayer:
         if context.result is None or context.status != "ok":
             return context
         c: ContextUpdate = context.result
-        markers = {**c.context_markers, "topic": topic}
-        updates = (*c.updates, {"key": "recent_topic", "value": topic, "confidence": MARKER_CONFIDENCE})
-        return ModuleOutcome(context.module, context.status, ContextUpdate(c.slang_detected, c.tone_shift, markers,
-                             c.formality_level, c.technical_depth, updates, c.note), context.latency_ms)
+        updated = dataclasses.replace(c, context_markers={**c.context_markers, "topic": topic},
+                                      updates=(*c.updates, {"key": "recent_topic", "value": topic, "confidence": MARKER_CONFIDENCE}))
+        return dataclasses.replace(context, result=updated)
 
     async def _llm(self, system_prompt: str, message: str, llm: LLMCall | None) -> ModuleOutcome[str]:
         timeout = self.cfg.runtime.main_llm_timeout

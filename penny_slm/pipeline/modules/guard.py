@@ -129,38 +129,42 @@ class PersonalityGuard:
         result = self.rewriter.rewrite(text, deadline_s=self.rewrite_timeout_s)
         if result.generation.stop_reason != "eos":
             return None, 1.0, f"discarded: rewrite stopped at {result.generation.stop_reason}"
-        problem = self.rewrite_problem(text, result.text)
+        problem, p_after = self._recheck(text, result.text)
         if problem:
             return None, 1.0, f"discarded: {problem}"
-        return result.text, self.tone.p_cheerleader(result.text), "rewritten"
+        return result.text, p_after, "rewritten"
 
     def rewrite_problem(self, before: str, after: str) -> str | None:
-        """Why ``after`` may not replace ``before`` (None if it may): the re-check every rewrite passes.
+        """Why ``after`` may not replace ``before`` (None if it may): the re-check every rewrite passes."""
+        return self._recheck(before, after)[0]
+
+    def _recheck(self, before: str, after: str) -> tuple[str | None, float]:
+        """(problem or None, P(cheerleader) of ``after``; 1.0 when a check fails before the tone head runs).
 
         Besides rules and tone, the answer must survive: every number and code span, and most content
         words of the sentences the tone head does not flag (the substance); and the rewrite may not
         bring in much that was not there (a small model's failure mode is inventing a new answer)."""
         if not after.strip():
-            return "empty rewrite"
+            return "empty rewrite", 1.0
         if CODE.findall(after) != CODE.findall(before):
-            return "rewrite changed a code span"
+            return "rewrite changed a code span", 1.0
         if not set(_NUMBER.findall(before)) <= set(_NUMBER.findall(after)):
-            return "rewrite lost a number"
+            return "rewrite lost a number", 1.0
         substance = [s for s in _SENTENCE_END.split(CODE.sub(" ", before)) if s.strip()
                      and self.tone.p_cheerleader(s) < self.tone_threshold]
         needed, kept = _content_words(" ".join(substance)), _content_words(after)
         if needed and len(needed & kept) / len(needed) < MIN_KEPT:
-            return f"rewrite dropped content ({len(needed & kept)}/{len(needed)} content words kept)"
+            return f"rewrite dropped content ({len(needed & kept)}/{len(needed)} content words kept)", 1.0
         invented = kept - _content_words(before)
         if len(invented) > max(2, MAX_NEW * len(kept)):
-            return f"rewrite added content ({', '.join(sorted(invented)[:4])})"
+            return f"rewrite added content ({', '.join(sorted(invented)[:4])})", 1.0
         hits = detect(after, self.persona)
         if hits:
-            return f"rewrite has {hits[0].rule}"
+            return f"rewrite has {hits[0].rule}", 1.0
         p_after = self.tone.p_cheerleader(after)
         if p_after >= self.tone_threshold:
-            return f"rewrite still reads as cheerleading (p={p_after:.2f})"
-        return None
+            return f"rewrite still reads as cheerleading (p={p_after:.2f})", p_after
+        return None, p_after
 
     def accepts_rewrite(self, before: str, after: str) -> bool:
         return self.rewrite_problem(before, after) is None
