@@ -31,6 +31,7 @@ _ASTERISK = re.compile(r"(?<![*\w\\])\*(?![\s*])([^*\n]{1,80}?)(?<![\s\\])\*(?![
 _WORD_CAPS = re.compile(r"(?<![\w'])[A-Z][A-Z']*[A-Z](?![\w'])")
 _EXCITED_SHORT = frozenset({"SO", "OMG", "WOW", "YES", "YAY", "LOL", "OOH", "AAH", "OH", "HUGE", "FUN", "BIG", "TOP", "GO"})
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+[\"')\]]*|\n|$)")
+_SENTENCE_PIECE = re.compile(r"[^.!?\n]*(?:[.!?]+[\"')\]]*)?[ \t]*\n*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,13 @@ def mask_code(text: str, spans: list[tuple[int, int]]) -> str:
     for a, b in spans:
         chars[a:b] = "x" * (b - a)
     return "".join(chars)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of ``text`` with their trailing spaces and line breaks, code never split; contiguous,
+    so joining the pieces gives ``text`` back and dropping one leaves the rest well formed."""
+    prose = mask_code(text, code_spans(text))
+    return [m.span() for m in _SENTENCE_PIECE.finditer(prose) if m.end() > m.start()]
 
 
 def _sentence_span(prose: str, pos: int) -> tuple[int, int]:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from penny_slm.config import load_persona
-from penny_slm.rules.prohibitions import code_spans, detect, fix
+from penny_slm.rules.prohibitions import code_spans, detect, fix, sentence_spans
 
 PERSONA = load_persona()
 CASES = [json.loads(line) for line in (Path(__file__).parents[1] / "golden" / "guard_cases.jsonl").read_text().splitlines()]
@@ -94,3 +94,18 @@ def test_arbitrary_unicode_never_crashes(text: str) -> None:
     fixed, _ = fix(text, PERSONA)
     assert isinstance(fixed, str)
     assert not re.search(r"\*(grins|sips)\b", fixed)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=200).filter(lambda t: "`" not in t), _TEXT), _CODE_BLOCK)
+def test_sentence_spans_cover_the_text_and_never_split_code(text: str, block: str) -> None:
+    full = f"{text} {block} {text}"
+    spans = sentence_spans(full)
+    assert "".join(full[a:b] for a, b in spans) == full
+    assert all(a < b for a, b in spans) and all(x[1] == y[0] for x, y in zip(spans, spans[1:]))
+    assert any(block in full[a:b] for a, b in spans)
+
+
+def test_sentence_spans_keep_line_breaks_with_their_sentence() -> None:
+    text = "Wow, you legend! Steps:\n* install\n* run\n\nDone."
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["Wow, you legend! ", "Steps:\n", "* install\n", "* run\n\n", "Done."]
