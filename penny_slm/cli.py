@@ -121,6 +121,8 @@ def cmd_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
 def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
     if args.eval_command == "guard":
         return _eval_guard(args, cfg)
+    if args.eval_command == "rewriter":
+        return _eval_rewriter(args, cfg)
     from penny_slm.training.datasets import load_research_jsonl
     from penny_slm.training.evaluate import evaluate_research, write_report
 
@@ -147,6 +149,20 @@ def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
     rows = load_guard_jsonl(args.data)
     result = evaluate_guard(_guard(cfg, args.persona).predict, rows)
+    _print_json(result) if args.json else print(json.dumps(result))
+    return 0
+
+
+def _eval_rewriter(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.export.build_generators import evaluate_rewriter_dir
+    from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT
+    from penny_slm.training.datasets import data_dir
+
+    registry = _registry(cfg)
+    artifact = registry.load(REWRITER_ARTIFACT, args.version)
+    data = Path(args.data) if args.data else data_dir() / "rewriter_test.jsonl"
+    result = evaluate_rewriter_dir(registry, artifact.path, data, functools.partial(print, file=sys.stderr),
+                                   args.limit, artifact.manifest.version)
     _print_json(result) if args.json else print(json.dumps(result))
     return 0
 
@@ -268,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--data", required=True, help='JSONL of {"text", "violations": [...]}')
     eg.add_argument("--json", action="store_true")
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
+
+    ew = esub.add_parser("rewriter", help="evaluate a rewriter version on held-out pairs (alone and through the guard)")
+    ew.add_argument("--data", help='JSONL of {"source", "target", "families"} (default: the packaged test split)')
+    ew.add_argument("--version", help="registry version (default: the active one)")
+    ew.add_argument("--limit", type=int, default=0, help="first N pairs only")
+    ew.add_argument("--json", action="store_true")
 
     rewrite = sub.add_parser("rewrite", help="rewrite one response in Penny's voice with the fine-tuned SLM, as JSON")
     rewrite.add_argument("text")

@@ -87,7 +87,7 @@ def build_rewriter(registry: ModelRegistry, *, force: bool = False, limit_rows: 
         f"final loss {train_meta['final_loss']}")
     manifest = _register(registry, checkpoint, {
         "name": REWRITER_ARTIFACT, "build_key": key, "data_hash": file_hash(train_file, test_file),
-        "gate_metrics": ["pass_rate_meaning_kept", "clean_unchanged"],
+        "gate_metrics": ["pass_rate_reference_kept", "clean_unchanged"],
         "metrics": {"train": {k: v for k, v in train_meta.items() if k != "settings"}},
         "details": {"base_model": BASE_MODEL, "train_settings": settings.as_dict()},
     }, force, lambda folder: evaluate_rewriter_dir(registry, folder, test_file, log, eval_limit), log)
@@ -96,8 +96,8 @@ def build_rewriter(registry: ModelRegistry, *, force: bool = False, limit_rows: 
 
 
 def evaluate_rewriter_dir(registry: ModelRegistry, folder: Path, test_file: Path,
-                          log: Callable[[str], None] = print, limit: int = 0) -> dict[str, Any]:
-    """The issue's rewriter metrics for a built folder, re-checked by the active tone head and the rules."""
+                          log: Callable[[str], None] = print, limit: int = 0, version: str = "candidate") -> dict[str, Any]:
+    """The issue's rewriter metrics for a built folder, with the active tone head (``evaluate_rewriter``)."""
     from penny_slm.pipeline.modules.guard import PersonalityGuard
     from penny_slm.pipeline.modules.rewriter import Rewriter
     from penny_slm.training.evaluate import SentenceEmbedder, evaluate_rewriter
@@ -106,12 +106,13 @@ def evaluate_rewriter_dir(registry: ModelRegistry, folder: Path, test_file: Path
     require("torch")
     guard = PersonalityGuard(rewrite=False)
     guard.load(registry)
-    rewriter = Rewriter(guard.persona)
-    rewriter.load_dir(folder, "candidate")
+    guard.rewriter = Rewriter(guard.persona)
+    guard.rewriter.load_dir(folder, version)
     pairs = load_pairs(test_file)[: limit or None]
-    log(f"{REWRITER_ARTIFACT}: evaluating on {len(pairs)} held-out pairs")
-    report = evaluate_rewriter(lambda text: rewriter.rewrite(text, deadline_s=30.0), guard.accepts_rewrite, pairs,
-                               SentenceEmbedder())
-    log(f"{REWRITER_ARTIFACT}: pass rate {report['pass_rate']}, with meaning kept {report['pass_rate_meaning_kept']}, "
-        f"clean unchanged {report['clean_unchanged']}, {report['latency']['tokens_per_s_median']} tokens/s")
+    log(f"{REWRITER_ARTIFACT}: evaluating {version} on {len(pairs)} held-out pairs")
+    report = evaluate_rewriter(guard, pairs, SentenceEmbedder())
+    path = report["guard_path"]
+    log(f"{REWRITER_ARTIFACT}: model pass {report['pass_rate']}, with reference kept {report['pass_rate_reference_kept']}, "
+        f"clean unchanged {report['clean_unchanged']}, {report['latency']['tokens_per_s_median']} tokens/s; guard path "
+        f"pass {path['pass_rate']}, with reference kept {path['pass_rate_reference_kept']}, clean unchanged {path['clean_unchanged']}")
     return report

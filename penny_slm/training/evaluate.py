@@ -267,34 +267,83 @@ class SentenceEmbedder:
         return vectors.numpy()
 
 
-def evaluate_rewriter(rewrite: Callable[[str], Any], passes: Callable[[str, str], bool], pairs: list[Any],
-                      embed: Callable[[list[str]], np.ndarray], min_cosine: float = 0.8) -> dict[str, Any]:
-    """Rewriter on held-out pairs. ``rewrite(text)`` returns a ``Rewrite``; ``passes(source, rewrite)``
-    is the guard's re-check (rules, tone head, code spans). Meaning kept: MiniLM cosine to the source."""
-    rewrites = [rewrite(p.source) for p in pairs]
-    texts = [r.text for r in rewrites]
-    cos_source = np.sum(embed([p.source for p in pairs]) * embed(texts), axis=1)
-    cos_target = np.sum(embed([p.target for p in pairs]) * embed(texts), axis=1)
+def _cosines(embed: Callable[[list[str]], np.ndarray], a: list[str], b: list[str]) -> np.ndarray:
+    return np.sum(embed(a) * embed(b), axis=1)
+
+
+def _rewrite_scores(outputs: list[str], pairs: list[Any], clean_pass: Callable[[str], bool],
+                    embed: Callable[[list[str]], np.ndarray], min_cosine: float) -> dict[str, Any]:
+    """The issue's rewriter metrics for one set of outputs. ``pass``: the rules and the tone head find
+    nothing. Meaning kept, two ways: MiniLM cosine ≥ ``min_cosine`` to the original response (the
+    issue's definition; a perfect rewrite of a heavily decorated response scores low here, so the
+    reference rewrites are scored too, as its ceiling) and to the reference rewrite."""
     violating = [i for i, p in enumerate(pairs) if p.families]
     clean = [i for i, p in enumerate(pairs) if not p.families]
-    passed = [passes(pairs[i].source, texts[i]) for i in range(len(pairs))]
+    cos_source = _cosines(embed, [pairs[i].source for i in violating], [outputs[i] for i in violating])
+    cos_target = _cosines(embed, [pairs[i].target for i in violating], [outputs[i] for i in violating])
+    passed = np.array([clean_pass(outputs[i]) for i in violating])
+
+    def rate(mask: np.ndarray) -> float | None:
+        return round(float(np.mean(mask)), 4) if mask.size else None
+
+    return {
+        "pass_rate": rate(passed),
+        "meaning_kept_rate": rate(cos_source >= min_cosine),
+        "pass_rate_meaning_kept": rate(passed & (cos_source >= min_cosine)),
+        "pass_rate_reference_kept": rate(passed & (cos_target >= min_cosine)),
+        "cosine_to_source_median": round(float(np.median(cos_source)), 4),
+        "cosine_to_target_median": round(float(np.median(cos_target)), 4),
+        "exact_target_rate": rate(np.array([outputs[i] == pairs[i].target for i in violating])),
+        "clean_unchanged": rate(np.array([outputs[i] == pairs[i].source for i in clean])),
+    }
+
+
+def evaluate_rewriter(guard: Any, pairs: list[Any], embed: Callable[[list[str]], np.ndarray],
+                      min_cosine: float = 0.8, deadline_s: float = 30.0) -> dict[str, Any]:
+    """The rewriter on held-out pairs, fed exactly as the guard feeds it: the rule-fixed response.
+
+    Top level: the model alone on every pair (its own metrics, the registry's gate reads these), plus
+    ``accepted_rate``: the guard's full re-check (content kept, nothing invented) accepts the rewrite.
+    ``guard_path``: ``guard.predict`` end to end (rules → tone head → rewrite only for residual tone →
+    re-check → rule-fixed text if discarded), which is what a user sees. ``reference``: the reference
+    rewrites scored the same way (the ceiling of each metric). ``guard`` has the candidate rewriter loaded."""
+    from penny_slm.rules.prohibitions import detect, fix
+
+    persona, rewriter = guard.persona, guard.rewriter
+
+    def clean_pass(text: str) -> bool:
+        return not detect(text, persona) and guard.tone.p_cheerleader(text) < guard.tone_threshold
+
+    inputs = [fix(p.source, persona)[0] for p in pairs]
+    rewrites = [rewriter.rewrite(text, deadline_s=deadline_s) for text in inputs]
+    outputs = [r.text for r in rewrites]
+    violating = [i for i, p in enumerate(pairs) if p.families]
+    accepted = [guard.accepts_rewrite(inputs[i], outputs[i]) for i in violating]
+    guarded, guard_s = _timed(guard.predict, [p.source for p in pairs], warmup=0)
     gens = [r.generation for r in rewrites]
     return {
-        "n": len(pairs), "n_violating": len(violating), "n_clean": len(clean),
-        "pass_rate": round(float(np.mean([passed[i] for i in violating])), 4) if violating else None,
-        "pass_rate_meaning_kept": round(float(np.mean([passed[i] and cos_source[i] >= min_cosine for i in violating])), 4)
-        if violating else None,
-        "meaning_kept_rate": round(float(np.mean(cos_source[violating] >= min_cosine)), 4) if violating else None,
-        "cosine_to_source_median": round(float(np.median(cos_source)), 4),
-        "exact_target_rate": round(float(np.mean([texts[i] == pairs[i].target for i in violating])), 4) if violating else None,
-        "cosine_to_target_median": round(float(np.median(cos_target)), 4),
-        "clean_unchanged": round(float(np.mean([texts[i] == pairs[i].source for i in clean])), 4) if clean else None,
+        "n": len(pairs), "n_violating": len(violating), "n_clean": len(pairs) - len(violating),
+        **_rewrite_scores(outputs, pairs, clean_pass, embed, min_cosine),
+        "accepted_rate": round(float(np.mean(accepted)), 4),
         "latency": {
             "first_token_ms": percentiles_ms([g.first_token_s for g in gens]),
             "total_ms": percentiles_ms([g.seconds for g in gens]),
             "tokens_per_s_median": round(float(np.median([g.tokens_per_s for g in gens if g.n_tokens > 1])), 1),
         },
         "stop_reasons": {r: sum(g.stop_reason == r for g in gens) for r in sorted({g.stop_reason for g in gens})},
-        "failures": [{"source": pairs[i].source, "rewrite": texts[i], "cosine": round(float(cos_source[i]), 3)}
-                     for i in violating if not (passed[i] and cos_source[i] >= min_cosine)][:20],
+        "guard_path": {
+            **_rewrite_scores([g.rewritten_response for g in guarded], pairs, clean_pass, embed, min_cosine),
+            "rewrite_status": _status_counts([g.rewrite_status for g in guarded]),
+            "latency_ms": percentiles_ms(guard_s),
+        },
+        "reference": _rewrite_scores([p.target if p.families else p.source for p in pairs], pairs, clean_pass, embed,
+                                     min_cosine),
+        "failures": [{"input": inputs[i], "rewrite": outputs[i], "accepted": ok}
+                     for i, ok in zip(violating, accepted) if not ok][:20],
     }
+
+
+def _status_counts(statuses: list[str]) -> dict[str, int]:
+    """``discarded: rewrite dropped content (3/5 ...)`` → ``discarded: rewrite dropped content``."""
+    heads = [s.split(" (")[0] for s in statuses]
+    return {h: heads.count(h) for h in sorted(set(heads))}

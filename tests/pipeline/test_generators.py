@@ -18,7 +18,7 @@ from penny_slm.pipeline.adapters.structured import chat_json
 from penny_slm.pipeline.factory import SLMFactory, adapter_kwargs, adapters, modules
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.rewriter import ProhibitionMask, Rewriter
-from penny_slm.rules.prohibitions import detect
+from penny_slm.rules.prohibitions import detect, fix
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "factory_names.json"
 
@@ -144,7 +144,8 @@ def test_guard_discards_a_rewrite_that_fails_the_recheck(built_registry: ModelRe
     guard.load(built_registry)
     assert guard.rewriter is not None
     guard.rewriter.load_dir(slm_registry.load("smollm2-135m").path, "base")
-    text = "Oh my gosh, you're amazing, you absolute superstar. The tests pass now. Keep shining, superstar!!"
+    # one sentence, so dropping the cheerleading sentences (the guard's cheaper first fix) cannot help
+    text = "Oh my gosh, you absolute superstar, the tests pass now and you're amazing, keep shining superstar!!"
     result = guard.predict(text)
     assert "cheerleader_tone" in result.violations_detected
     assert result.rewrite_status == "rewritten" or result.rewrite_status.startswith("discarded: ")
@@ -152,7 +153,23 @@ def test_guard_discards_a_rewrite_that_fails_the_recheck(built_registry: ModelRe
     if result.rewrite_status == "rewritten":
         assert result.changes_made[-1].source == "slm" and guard.accepts_rewrite(text, result.rewritten_response)
     else:
-        assert result.rewritten_response == "Oh my gosh, you're amazing, you absolute superstar. The tests pass now. Keep shining, superstar!"
+        assert result.rewritten_response == fix(text, guard.persona)[0]
+
+
+def test_rewriter_eval_reports_the_model_the_guard_path_and_the_reference(slm_registry: ModelRegistry) -> None:
+    """The base SmolLM2 in the rewriter's seat, 8 held-out pairs: every view is computed from real calls."""
+    from penny_slm.export.build_generators import evaluate_rewriter_dir
+    from penny_slm.training.datasets import data_dir
+
+    report = evaluate_rewriter_dir(slm_registry, slm_registry.load("smollm2-135m").path, data_dir() / "rewriter_test.jsonl",
+                                   log=lambda _m: None, limit=8, version="base")
+    assert report["n"] == 8 and report["n_violating"] + report["n_clean"] == 8
+    reference, path = report["reference"], report["guard_path"]
+    assert reference["exact_target_rate"] == 1.0 and reference["pass_rate_reference_kept"] == reference["pass_rate"]
+    assert sum(path["rewrite_status"].values()) == 8 and path["clean_unchanged"] in (None, 1.0)
+    for view in (report, path):
+        assert all(0.0 <= view[k] <= 1.0 for k in ("pass_rate", "pass_rate_meaning_kept", "pass_rate_reference_kept"))
+    assert report["latency"]["tokens_per_s_median"] > 0 and len(report["failures"]) <= report["n_violating"]
 
 
 def test_rewriter_requires_load() -> None:
@@ -184,6 +201,8 @@ def test_a_tiny_rewriter_fine_tune_builds_registers_and_rewrites(slm_registry: M
     assert report["n"] == 6 and 0.0 <= report["pass_rate"] <= 1.0 and report["latency"]["tokens_per_s_median"] > 0
     assert build_rewriter(slm_registry, limit_rows=16, eval_limit=6, log=lambda _m: None)[1]  # idempotent
     monkeypatch.setenv("PENNY_SLM_MODELS", str(slm_registry.root))
+    assert main(["eval", "rewriter", "--limit", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["guard_path"]["pass_rate"] >= 0.0
     assert main(["rewrite", "Wow!!! *grins* The tests pass now, CJ. Grab a coffee, CJ!!"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model_version"] == manifest.version and "*" not in out["rewritten"] and out["rewritten"].count("!") <= 1
