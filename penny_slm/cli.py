@@ -17,7 +17,7 @@ from typing import Any
 from penny_slm.config import SLMConfig, load_config
 from penny_slm.errors import InputError, PennySLMError
 
-ALL_ARTIFACTS = ("research", "tone", "smollm2-135m", "rewriter")
+ALL_ARTIFACTS = ("research", "tone", "tone-screen", "smollm2-135m", "rewriter")
 """What ``models build`` builds, in order (the rewriter is evaluated with the tone head)."""
 
 
@@ -54,6 +54,10 @@ def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
         for outcome in build_all(registry, settings, force=args.force, names=encoders):
             state = "up to date" if outcome.skipped else "built"
             print(f"{outcome.name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / outcome.name}")
+        if "tone-screen" in names:
+            from penny_slm.training.tone_screen import build_tone_screen
+
+            build_tone_screen(registry, force=args.force, log=functools.partial(print, "[build]", flush=True))
         if "smollm2-135m" in names or "rewriter" in names:
             from penny_slm.export.build_generators import build_base_slm, build_rewriter
 

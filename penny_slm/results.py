@@ -85,7 +85,7 @@ class Change(_ToDict):
     end: int
     before: str
     after: str
-    source: Literal["rule", "slm"] = "rule"
+    source: Literal["rule", "trim", "slm"] = "rule"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +94,9 @@ class GuardResult(_ToDict):
 
     confidence: probability (0–1) that ``rewritten_response`` is free of violations. The rule layer is
     deterministic, so a response whose fixed text passes the detectors again scores 1.0 for the absolute rules.
-    rewrite_status: what happened to soft (tone) violations: ``not_needed``, ``rewritten``,
-    ``discarded: <why>`` (the rewrite failed the re-check; the rule-fixed text is returned) or ``skipped: <why>``.
+    rewrite_status: what happened to soft (tone) violations: ``not_needed``, ``trimmed`` (whole
+    cheerleading sentences dropped, no model generation), ``rewritten`` (by the SLM), ``discarded: <why>``
+    (the rewrite failed the re-check; the rule-fixed text is returned) or ``skipped: <why>``.
     """
 
     original_response: str

@@ -25,16 +25,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def built_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
-    """A registry holding real research and tone artifacts, trained, exported, quantized and verified (~2.5 min).
+    """A registry holding real research, tone and tone-screen artifacts, trained, exported, quantized and verified (~2.5 min).
 
     research: frozen encoder + logistic-regression heads on all rows (~40 s, passes the 99.5% int8 gate).
     tone: a 2-epoch fine-tune (~90 s); its frozen variant sits too close to the boundary for the int8 gate.
     """
     from penny_slm.export.build import BuildSettings, build_artifact
+    from penny_slm.training.tone_screen import build_tone_screen
 
     registry = ModelRegistry(tmp_path_factory.mktemp("models"))
     build_artifact(registry, "research", BuildSettings(approaches=("frozen",)), log=lambda _msg: None)
     build_artifact(registry, "tone", BuildSettings(approaches=("finetune",), epochs=2), log=lambda _msg: None)
+    build_tone_screen(registry, log=lambda _msg: None)
     return registry
 
 

@@ -87,7 +87,9 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert run["latency_ms"]["p50"] > 0 and run["peak_rss_mb"] > 0 and run["batch32_queries_per_s"] > 0
     for run in guard:
         assert run["words"][0] >= 150
-        assert 0 < run["rules_detect_and_fix_ms"]["p50"] and 0 < run["tone_head_ms"]["p50"] <= run["guard_total_ms"]["p99"]
+        assert 0 < run["rules_detect_and_fix_ms"]["p50"] and 0 < run["tone_head_ms"]["violating"]["p50"] <= run["guard_total_ms"]["p99"]
+        tone = run["tone_ms"]  # the screen answers part of the guard test set; the head scores the rest
+        assert tone["screen_version"] == "v1" and 0 < tone["guard_test_set_screened"] < 1
     assert not any(run["torch_imported"] for run in research + guard)
     layer = out["modules"]["layer"]  # one SLMLayer turn per call, main LLM injected and excluded
     assert [r["threads"] for r in layer] == [1, 2] and all(r["slm_added_ms"]["p50"] > 0 for r in layer)

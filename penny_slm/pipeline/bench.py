@@ -40,10 +40,10 @@ _DIRTY = ("*adjusts glasses* OMG CJ, this is AMAZING!!! Grab a coffee first. " +
 GUARD_RESPONSES = (_CLEAN, _DIRTY)
 
 
-def _texts() -> list[str]:
+def _texts(split: str = "research_test.jsonl") -> list[str]:
     from penny_slm.training.datasets import data_dir  # data only; no torch import
 
-    lines = (data_dir() / "research_test.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = (data_dir() / split).read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["text"] for line in lines if line]
 
 
@@ -100,10 +100,25 @@ def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     def rules(text: str) -> object:
         return fix(text, persona) if detect(text, persona) else text
 
+    def rules_fixed(text: str) -> str:
+        return fix(text, persona)[0]
+
+    tone, screen = guard.tone, guard.tone.screen
+    tone.screen = None
+    head_only = {"clean": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[:1], n),
+                 "violating": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[1:], n)}
+    tone.screen = screen
+    # the guard test set after the rule fixes: what the tone stage really sees, a third of it clean
+    mix = [rules_fixed(text) for text in _texts("guard_test.jsonl")]
     return {
         "words": [len(t.split()) for t in GUARD_RESPONSES],
         "rules_detect_and_fix_ms": _percentiles(rules, GUARD_RESPONSES, n),
-        "tone_head_ms": _percentiles(guard.tone.p_cheerleader, GUARD_RESPONSES, n),
+        "tone_head_ms": head_only,
+        "tone_ms": {"clean": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[:1], n),
+                    "violating": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[1:], n),
+                    "guard_test_set": _percentiles(tone.p_cheerleader, mix, n),
+                    "guard_test_set_screened": round(sum(map(tone.screened, mix)) / len(mix), 4),
+                    "screen_version": screen and screen.model_version},
         "guard_total_ms": _percentiles(guard.predict, GUARD_RESPONSES, n),
         "load_s": round(load_s, 3), "model_version": guard.model_version,
     }

@@ -46,6 +46,20 @@ def test_cheerleading_is_flagged_and_the_skipped_rewrite_is_reported(guard: Pers
     assert result.confidence < 0.5
 
 
+def test_gushing_sentences_around_an_answer_are_trimmed_without_a_model(guard: PersonalityGuard) -> None:
+    answer = "The loop skips the last item; use `range(len(xs))` instead."
+    text = f"Oh my gosh, you're amazing, I'm so incredibly proud of you. {answer} Keep shining, superstar, nobody does it better."
+    result = guard.predict(text)
+    assert result.rewrite_status == "trimmed" and result.rewritten_response == answer
+    assert result.changes_made[-1].source == "trim" and result.confidence > 0.5
+    assert guard.predict(result.rewritten_response).violations_detected == ()  # guarding twice changes nothing more
+
+
+def test_a_cheerleading_sentence_with_a_number_is_not_trimmed(guard: PersonalityGuard) -> None:
+    result = guard.predict("You're a total rockstar, 3 bugs fixed in 10 minutes, keep shining superstar.")
+    assert "cheerleader_tone" in result.violations_detected and result.rewrite_status == NO_REWRITER
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -112,6 +126,10 @@ def test_fallback_is_rules_only_and_says_so() -> None:
         ("Yes, that's the GIL. Threads won't speed up CPU-bound Python.",
          "The GIL is a feature in Python that allows other Python modules to run faster.", "rewrite dropped content"),
         ("You're a rockstar. 15% of 240 is 36.", "15% of 240 is 63.", "rewrite lost a number"),
+        ("Wow, you legend. The container can't reach the database at localhost. Use the service name from the compose file.",
+         "The container can't reach the database at localhost.", "rewrite dropped content"),  # a two-part answer cut to one
+        ("Hey CJ, let's chat over a mocha. The interview is at 10. Leave by 9:15 and you'll be early. Go for it.",
+         "The interview is at 10. Leave by 9:15 and you'll be early.", None),  # asides and greetings may go
         ("Wow, superstar. Use `x != y` here.", "Use `x == y` here.", "rewrite changed a code span"),
         ("Yay, look at you go. The build is green.", "The build is green and the deploy is scheduled for Friday morning.",
          "rewrite added content"),

@@ -1,7 +1,8 @@
 """Personality guard: enforce Penny's persona on every LLM response.
 
 Stages (DESIGN.md): rules (deterministic, absolute prohibitions) → tone head (``cheerleader_tone``,
-scored on the rule-fixed text) → generative rewrite of a residual tone violation, re-checked.
+scored on the rule-fixed text) → for a tone violation, first drop the sentences that are nothing but
+cheerleading (``trimmed``), and only if that cannot fix it, a generative rewrite, re-checked.
 
 The rewrite (``modules/rewriter.py``) runs under a deadline and is kept only if the rules find
 nothing in it, the tone head no longer flags it and every code span survived byte for byte;
@@ -22,33 +23,59 @@ from penny_slm.errors import InputError
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.base import EncoderHeadModule
 from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT, Rewriter
+from penny_slm.pipeline.modules.tone_screen import SCREEN_ARTIFACT, ToneScreen
 from penny_slm.results import Change, GuardResult, ViolationName
-from penny_slm.rules.prohibitions import CODE, detect, fix
+from penny_slm.rules.prohibitions import CODE, detect, fix, sentence_spans
 
 TONE_ARTIFACT = "tone"
 NO_REWRITER = "skipped: no rewriter loaded (build it with: penny-slm models build); rule-fixed text returned"
 
 
 class ToneScorer(EncoderHeadModule):
-    """P(cheerleader) for a response from the fine-tuned, calibrated ``tone`` head."""
+    """P(cheerleader) for a response: the linear screen where it is sure the text is clean, otherwise
+    the fine-tuned, calibrated ``tone`` head (``screen = None`` means the head answers everything)."""
 
     artifact: ClassVar[str] = TONE_ARTIFACT
+    screen: ToneScreen | None = None
+
+    def load(self, store: ModelRegistry, version: str | None = None) -> None:
+        """The head, and the screen when one is built (``penny-slm models build --only tone-screen``)."""
+        super().load(store, version)
+        if store.active_version(SCREEN_ARTIFACT) is not None:
+            self.screen = ToneScreen()
+            self.screen.load(store)
 
     def p_cheerleader(self, text: str) -> float:
-        """Tone lives in prose: code is replaced by a neutral placeholder before scoring."""
         self.require_loaded()
-        prose = tone_window(CODE.sub(" code ", text).strip())
+        prose = _prose(text)
         if not prose:
             return 0.0
+        if self.screen is not None and (cleared := self.screen.clears(prose)) is not None:
+            return cleared
         return float(self.calibrated(self.encode([prose])[0].logits["tone"])[1])
 
+    def screened(self, text: str) -> bool:
+        """True if the screen answers for ``text`` (the head would not run)."""
+        prose = _prose(text)
+        return self.screen is not None and bool(prose) and self.screen.clears(prose) is not None
 
-MIN_KEPT = 0.7  # share of the substance's content words a rewrite must keep
+
+def _prose(text: str) -> str:
+    """What tone is scored on: code replaced by a neutral placeholder (tone lives in prose), windowed."""
+    return tone_window(CODE.sub(" code ", text).strip())
+
+
+MIN_KEPT = 0.6  # share of each substance sentence's content words a rewrite must keep
+MIN_INFORMATIVE = 4  # content words that make a sentence substance (shorter asides may go: "Go for it.")
 MAX_NEW = 0.2  # share of a rewrite's content words that may be new
 _NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _STOPWORDS = frozenset("the and for you your are was were that this with have has had not but all can its it's "
-                       "just now then than them they their there what when which who why how will would from into".split())
+                       "just now then than them they their there what when which who why how will would from into "
+                       "over under about after again also only very more most some such other out off here each "
+                       "let's i'm i'd i've you're you'll we're that's hey "
+                       # intensifiers: the hype the rewrite is meant to remove (training's HYPE_WORDS)
+                       "absolutely totally super incredibly literally really".split())
 
 
 def _content_words(text: str) -> set[str]:
@@ -113,15 +140,34 @@ class PersonalityGuard:
         status = "not_needed"
         if p_cheer >= self.tone_threshold:
             violations = (*violations, "cheerleader_tone")
-            status = NO_REWRITER
-            if self.rewriter is not None and self.rewriter.loaded:
+            trimmed, p_after = self._trim(rewritten)
+            if trimmed is not None:
+                changes = (*changes, Change("cheerleader_tone", 0, len(rewritten), rewritten, trimmed, "trim"))
+                rewritten, p_cheer, status = trimmed, p_after, "trimmed"
+            elif self.rewriter is not None and self.rewriter.loaded:
                 candidate, p_after, status = self._rewrite(rewritten)
                 if candidate is not None:
                     changes = (*changes, Change("cheerleader_tone", 0, len(rewritten), rewritten, candidate, "slm"))
                     rewritten, p_cheer = candidate, p_after
+            else:
+                status = NO_REWRITER
         rules_clean = not detect(rewritten, self.persona)
         confidence = round(1.0 - p_cheer, 4) if rules_clean else 0.0
         return GuardResult(response, violations, rewritten, changes, confidence, status)
+
+    def _trim(self, text: str) -> tuple[str | None, float]:
+        """(text without its cheerleading sentences, its P(cheerleader)) or (None, 1.0).
+
+        The cheap, exact fix for the common case (gushing openers and closers around an answer): drop
+        every sentence the tone scorer flags, unless it holds a number or code, and keep the result
+        only if something is left and it passes the same re-check as a model rewrite."""
+        pieces = [text[a:b] for a, b in sentence_spans(text)]
+        keep = [p for p in pieces if _NUMBER.search(p) or CODE.search(p) or self.tone.p_cheerleader(p) < self.tone_threshold]
+        if len(keep) == len(pieces) or not any(p.strip() for p in keep):
+            return None, 1.0
+        trimmed = "".join(keep).strip()
+        problem, p_after = self._recheck(text, trimmed)
+        return (None, 1.0) if problem else (trimmed, p_after)
 
     def _rewrite(self, text: str) -> tuple[str | None, float, str]:
         """(accepted rewrite or None, its P(cheerleader), status). Every failure keeps the rule-fixed text."""
@@ -142,19 +188,21 @@ class PersonalityGuard:
         """(problem or None, P(cheerleader) of ``after``; 1.0 when a check fails before the tone head runs).
 
         Besides rules and tone, the answer must survive: every number and code span, and most content
-        words of the sentences the tone head does not flag (the substance); and the rewrite may not
-        bring in much that was not there (a small model's failure mode is inventing a new answer)."""
+        words of every informative sentence the tone head does not flag (the substance: a multi-part
+        answer cut to one part fails here); and the rewrite may not bring in much that was not there
+        (a small model's failure mode is inventing a new answer)."""
         if not after.strip():
             return "empty rewrite", 1.0
         if CODE.findall(after) != CODE.findall(before):
             return "rewrite changed a code span", 1.0
         if not set(_NUMBER.findall(before)) <= set(_NUMBER.findall(after)):
             return "rewrite lost a number", 1.0
-        substance = [s for s in _SENTENCE_END.split(CODE.sub(" ", before)) if s.strip()
-                     and self.tone.p_cheerleader(s) < self.tone_threshold]
-        needed, kept = _content_words(" ".join(substance)), _content_words(after)
-        if needed and len(needed & kept) / len(needed) < MIN_KEPT:
-            return f"rewrite dropped content ({len(needed & kept)}/{len(needed)} content words kept)", 1.0
+        kept = _content_words(after)
+        for sentence in _SENTENCE_END.split(CODE.sub(" ", before)):
+            needed = _content_words(sentence)
+            if len(needed) >= MIN_INFORMATIVE and len(needed & kept) / len(needed) < MIN_KEPT \
+                    and self.tone.p_cheerleader(sentence) < self.tone_threshold:
+                return f"rewrite dropped content ({len(needed & kept)}/{len(needed)} words of: {sentence.strip()[:60]})", 1.0
         invented = kept - _content_words(before)
         if len(invented) > max(2, MAX_NEW * len(kept)):
             return f"rewrite added content ({', '.join(sorted(invented)[:4])})", 1.0
