@@ -166,19 +166,23 @@ class ModelRegistry:
             regressions = self.regressions(self.get_active_version(name), manifest)
             if regressions:
                 raise RegistryError(
-                    f"{name} {version} was stored but not activated: it regresses {parent} on "
-                    + "; ".join(regressions) + ". Activate anyway with: penny-slm models build --force"
+                    f"{name} {version} was stored but not activated: it fails the gate against {parent} on "
+                    + "; ".join(regressions) + f". Compare with penny-slm eval; to activate it anyway: penny-slm models "
+                    f"rollback {name} {version} (it points at any stored version)"
                 )
         self._set_active(name, version, "forced" if force else "built")
         return manifest
 
     @staticmethod
     def regressions(old: Manifest, new: Manifest) -> list[str]:
+        """Gate metrics the new version is worse on, and those the active one never measured: a metric
+        added after it was built cannot be compared, and is not waved through."""
         old_test, new_test = old.metrics.get("test", {}), new.metrics.get("test", {})
         return [
-            f"{key} {new_test[key]:.4f} < {old_test[key]:.4f}"
+            f"{key} {new_test[key]:.4f} < {old_test[key]:.4f}" if key in old_test
+            else f"{key} (not measured for {old.version})"
             for key in new.gate_metrics
-            if key in old_test and key in new_test and new_test[key] < old_test[key] - GATE_TOLERANCE
+            if key in new_test and (key not in old_test or new_test[key] < old_test[key] - GATE_TOLERANCE)
         ]
 
     def rollback(self, name: str, to_version: str) -> Manifest:

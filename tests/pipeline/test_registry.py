@@ -40,13 +40,25 @@ def test_tampered_file_is_refused(tmp_path: Path) -> None:
 def test_regression_gate_keeps_but_does_not_activate(tmp_path: Path) -> None:
     registry = ModelRegistry(tmp_path / "models")
     registry.register_version(_stage(tmp_path, b"a"), _fields(0.95))
-    with pytest.raises(RegistryError, match=r"regresses v1 on accuracy 0\.9000 < 0\.9500"):
+    with pytest.raises(RegistryError, match=r"fails the gate against v1 on accuracy 0\.9000 < 0\.9500"):
         registry.register_version(_stage(tmp_path, b"b"), _fields(0.90))
     assert registry.active_version("toy") == "v1"
     assert [m.version for m in registry.list_versions("toy")] == ["v1", "v2"]
     forced = registry.register_version(_stage(tmp_path, b"c"), _fields(0.90), force=True)
     assert registry.active_version("toy") == forced.version == "v3"
     assert forced.parent == "v1"
+
+
+def test_a_gate_metric_the_active_version_never_measured_blocks_activation(tmp_path: Path) -> None:
+    """How rewriter v4 slipped in: v2 predates ``pass_rate_reference_kept``, and the gate skipped it."""
+    registry = ModelRegistry(tmp_path / "models")
+    registry.register_version(_stage(tmp_path, b"a"), _fields(0.95))
+    newer = {**_fields(0.96), "metrics": {"test": {"accuracy": 0.96, "f1": 0.5}}, "gate_metrics": ("accuracy", "f1")}
+    with pytest.raises(RegistryError, match=r"on f1 \(not measured for v1\)\. .*models rollback toy v2"):
+        registry.register_version(_stage(tmp_path, b"b"), newer)
+    assert registry.active_version("toy") == "v1"
+    registry.rollback("toy", "v2")
+    assert registry.active_version("toy") == "v2"
 
 
 def test_small_noise_passes_the_gate(tmp_path: Path) -> None:
