@@ -340,6 +340,8 @@ def evaluate_rewriter(guard: Any, pairs: list[Any], embed: Callable[[list[str]],
                                      min_cosine),
         "failures": [{"input": inputs[i], "rewrite": outputs[i], "accepted": ok}
                      for i, ok in zip(violating, accepted) if not ok][:20],
+        "clean_changed": [{"input": inputs[i], "rewrite": outputs[i]} for i, p in enumerate(pairs)
+                          if not p.families and outputs[i] != p.source][:20],
     }
 
 

@@ -227,8 +227,8 @@ def load_pairs(path: str | Path) -> list[Pair]:
     return [Pair(str(o["source"]), str(o["target"]), tuple(o.get("families", ()))) for _, o in jsonl_objects(Path(path))]
 
 
-def write_rewriter_splits(seed: int = 23) -> tuple[int, int]:
-    """Regenerate ``rewriter_train.jsonl`` (≥ 2,000 pairs) and ``rewriter_test.jsonl``; returns their sizes."""
+def rewriter_splits(seed: int = 23) -> tuple[list[Pair], list[Pair]]:
+    """(train ≥ 2,000 pairs, test): what ``write_rewriter_splits`` writes, seeded."""
     from penny_slm.training.datasets import load_tone_jsonl
 
     def dry(split: str, n: int) -> list[Pair]:  # measured responses from the tone data: must stay unchanged
@@ -238,6 +238,12 @@ def write_rewriter_splits(seed: int = 23) -> tuple[int, int]:
     train = make_pairs(train_substances(), TRAIN, per_substance=18, seed=seed) + dry("train", 300)
     test = make_pairs(test_substances(), TEST, per_substance=5, seed=seed + 1) + dry("test", 100)
     random.Random(seed).shuffle(train)
+    return train, test
+
+
+def write_rewriter_splits(seed: int = 23) -> tuple[int, int]:
+    """Regenerate ``rewriter_train.jsonl`` and ``rewriter_test.jsonl``; returns their sizes."""
+    train, test = rewriter_splits(seed)
     for name, pairs in (("rewriter_train.jsonl", train), ("rewriter_test.jsonl", test)):
         (data_dir() / name).write_text("".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
     return len(train), len(test)

@@ -170,6 +170,7 @@ def test_rewriter_eval_reports_the_model_the_guard_path_and_the_reference(slm_re
     for view in (report, path):
         assert all(0.0 <= view[k] <= 1.0 for k in ("pass_rate", "pass_rate_meaning_kept", "pass_rate_reference_kept"))
     assert report["latency"]["tokens_per_s_median"] > 0 and len(report["failures"]) <= report["n_violating"]
+    assert all(c["rewrite"] != c["input"] for c in report["clean_changed"]) and len(report["clean_changed"]) <= report["n_clean"]
 
 
 def test_rewriter_requires_load() -> None:
