@@ -111,11 +111,9 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
     spec = SPECS[name]
     start = time.perf_counter()
     key = settings.key(spec)
-    if not force and registry.active_version(name) is not None:
-        active = registry.get_active_version(name)
-        if active.build_key == key:
-            log(f"{name} {active.version} is up to date (same data and settings)")
-            return BuildOutcome(name, active, True, time.perf_counter() - start)
+    if not force and (existing := registry.existing_build(name, key)):
+        log(existing[1])
+        return BuildOutcome(name, existing[0], True, time.perf_counter() - start)
 
     train_file, dev_file, test_file = spec.files(settings.data)
     train_rows, dev_rows = spec.load(train_file), spec.load(dev_file)

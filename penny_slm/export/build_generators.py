@@ -29,13 +29,6 @@ def _key(**parts: Any) -> str:
     return hashlib.sha256(json.dumps({"format": GENERATOR_FORMAT, **parts}, sort_keys=True).encode()).hexdigest()
 
 
-def _up_to_date(registry: ModelRegistry, name: str, key: str) -> Manifest | None:
-    if registry.active_version(name) is None:
-        return None
-    active = registry.get_active_version(name)
-    return active if active.build_key == key else None
-
-
 def _register(registry: ModelRegistry, checkpoint: Path, fields: dict[str, Any], force: bool,
               evaluate: Callable[[Path], dict[str, Any]] | None, log: Callable[[str], None]) -> Manifest:
     registry.root.mkdir(parents=True, exist_ok=True)
@@ -55,9 +48,9 @@ def _register(registry: ModelRegistry, checkpoint: Path, fields: dict[str, Any],
 def build_base_slm(registry: ModelRegistry, *, force: bool = False, log: Callable[[str], None] = print) -> tuple[Manifest, bool]:
     """The packaged GGUF → transformers (dequantized) → ONNX int8. About a minute."""
     key = _key(name=BASE_SLM, gguf=smollm2_gguf().stat().st_size)
-    if not force and (active := _up_to_date(registry, BASE_SLM, key)):
-        log(f"{BASE_SLM} {active.version} is up to date")
-        return active, True
+    if not force and (existing := registry.existing_build(BASE_SLM, key)):
+        log(existing[1])
+        return existing[0], True
     from penny_slm.training.rewriter import load_base
 
     with tempfile.TemporaryDirectory(prefix="smollm2-") as tmp:
@@ -78,9 +71,9 @@ def build_rewriter(registry: ModelRegistry, *, force: bool = False, limit_rows: 
     settings = RewriterSettings(limit_rows=limit_rows, seed=seed)
     train_file, test_file = data_dir() / "rewriter_train.jsonl", data_dir() / "rewriter_test.jsonl"
     key = _key(name=REWRITER_ARTIFACT, data=file_hash(train_file, test_file), settings=settings.as_dict())
-    if not force and (active := _up_to_date(registry, REWRITER_ARTIFACT, key)):
-        log(f"{REWRITER_ARTIFACT} {active.version} is up to date")
-        return active, True
+    if not force and (existing := registry.existing_build(REWRITER_ARTIFACT, key)):
+        log(existing[1])
+        return existing[0], True
     start = time.perf_counter()
     checkpoint, train_meta = train_checkpoint(registry.root / ".work", train_file, settings)
     log(f"{REWRITER_ARTIFACT}: checkpoint {checkpoint.name} ({'reused' if train_meta.get('reused') else 'trained'}), "

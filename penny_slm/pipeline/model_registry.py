@@ -109,6 +109,23 @@ class ModelRegistry:
         version = self._active().get(name, {}).get("version")
         return str(version) if version else None
 
+    def existing_build(self, name: str, build_key: str) -> tuple[Manifest, str] | None:
+        """The version already built from ``build_key`` (the active one first, else the newest stored one, which
+        the gate refused) and a line saying so. Building it again would only store a copy."""
+        active = self.active_version(name)
+        built = [m for m in self.list_versions(name) if m.build_key == build_key]
+        if not built:
+            return None
+        for manifest in built:
+            if manifest.version == active:
+                return manifest, f"{name} {active} is up to date (same data and settings)"
+        manifest = built[-1]
+        return manifest, (
+            f"{name} {manifest.version} was already built from this data and settings but is not active ({active} is); "
+            f"compare with penny-slm eval, activate it with penny-slm models rollback {name} {manifest.version}, "
+            "or rebuild with --force"
+        )
+
     def get_active_version(self, name: str) -> Manifest:
         version = self.active_version(name)
         if version is None:

@@ -84,11 +84,9 @@ def build_tone_screen(registry: ModelRegistry, *, force: bool = False, log: Call
     files = [data_dir() / f"tone_{split}.jsonl" for split in ("train", "dev", "test")]
     key = hashlib.sha256(json.dumps({"format": SCREEN_FORMAT, "data": file_hash(*files), "c": REGULARISATION,
                                      "max_clear": MAX_CLEAR}, sort_keys=True).encode()).hexdigest()
-    if not force and registry.active_version(SCREEN_ARTIFACT) is not None:
-        active = registry.get_active_version(SCREEN_ARTIFACT)
-        if active.build_key == key:
-            log(f"{SCREEN_ARTIFACT} {active.version} is up to date")
-            return active, True
+    if not force and (existing := registry.existing_build(SCREEN_ARTIFACT, key)):
+        log(existing[1])
+        return existing[0], True
     train, dev, test = (load_tone_jsonl(f) for f in files)
     fitted = fit_screen(train, dev)
     p_test = np.array([screen_probability(fitted.weights, fitted.bias, r.text) for r in test])

@@ -49,6 +49,21 @@ def test_regression_gate_keeps_but_does_not_activate(tmp_path: Path) -> None:
     assert forced.parent == "v1"
 
 
+def test_existing_build_finds_the_active_build_first_then_a_refused_one(tmp_path: Path) -> None:
+    """A build the gate refused is not built again on the next ``models build`` (it would store a copy)."""
+    registry = ModelRegistry(tmp_path / "models")
+    assert registry.existing_build("toy", "k0.95") is None
+    registry.register_version(_stage(tmp_path, b"a"), _fields(0.95))
+    with pytest.raises(RegistryError):
+        registry.register_version(_stage(tmp_path, b"b"), _fields(0.90))
+    active, line = registry.existing_build("toy", "k0.95") or (None, "")
+    assert active is not None and active.version == "v1" and "up to date" in line
+    refused, line = registry.existing_build("toy", "k0.9") or (None, "")
+    assert refused is not None and refused.version == "v2"
+    assert "not active (v1 is)" in line and "models rollback toy v2" in line
+    assert registry.existing_build("toy", "k0.5") is None
+
+
 def test_a_gate_metric_the_active_version_never_measured_blocks_activation(tmp_path: Path) -> None:
     """How rewriter v4 slipped in: v2 predates ``pass_rate_reference_kept``, and the gate skipped it."""
     registry = ModelRegistry(tmp_path / "models")
