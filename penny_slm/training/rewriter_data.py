@@ -161,6 +161,12 @@ class Pair:
         return {"source": self.source, "target": self.target, "families": list(self.families)}
 
 
+def _lower_first(text: str) -> str:
+    """"The loop..." → "the loop..." after a name opener; "OMG", "NASA", "I'm" and "UTF-8" keep their capitals."""
+    word = text.split(" ", 1)[0]
+    return text[0].lower() + text[1:] if word[:1].isupper() and word[1:2].islower() else text
+
+
 def decorate(substance: str, families: tuple[str, ...], deco: Decorations, rng: random.Random, name: str = "CJ") -> str:
     """``substance`` wrapped in the given violation families (the order of wrapping is fixed, the phrases seeded)."""
     text = substance
@@ -187,7 +193,7 @@ def decorate(substance: str, families: tuple[str, ...], deco: Decorations, rng: 
     if "action" in families:
         text = f"{rng.choice(deco.actions)} {text}" if rng.random() < 0.5 else f"{text} {rng.choice(deco.actions)}"
     if "name" in families:
-        text = rng.choice(deco.name_openers).format(name=name) + text[0].lower() + text[1:]
+        text = rng.choice(deco.name_openers).format(name=name) + _lower_first(text)
         text = f"{text} {rng.choice(deco.name_closers).format(name=name)}"
     return text
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from penny_slm.training.datasets import data_dir
@@ -36,3 +38,9 @@ def test_no_test_decoration_appears_in_training(splits: tuple[list, list]) -> No
     assert not [phrase for phrase in test_phrases if any(phrase in p.source for p in train)]
     assert not {p.target for p in test if p.families} & {p.target for p in train}
 
+
+def test_a_name_opener_does_not_mangle_capitals(splits: tuple[list, list]) -> None:
+    """"CJ, the loop..." is fine; "CJ, oMG", "CJ, bEST NEWS" and "CJ, i'd" were generator bugs the model trained on."""
+    train, test = splits
+    prose = [re.sub(r"`[^`]*`", "", p.source) for p in train + test if "name" in p.families]
+    assert prose and not [s for s in prose if re.search(r"\b[a-z][A-Z]{2,}|\bi\b|\bi'", s)]
