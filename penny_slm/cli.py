@@ -161,13 +161,17 @@ def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
 def _eval_rewriter(args: argparse.Namespace, cfg: SLMConfig) -> int:
     from penny_slm.export.build_generators import evaluate_rewriter_dir
     from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT
-    from penny_slm.training.datasets import data_dir
+    from penny_slm.training.datasets import data_dir, file_hash
 
+    if args.record and (args.data or args.limit):
+        raise InputError("--record stores a measurement of the whole packaged test split; drop --data and --limit")
     registry = _registry(cfg)
     artifact = registry.load(REWRITER_ARTIFACT, args.version)
     data = Path(args.data) if args.data else data_dir() / "rewriter_test.jsonl"
     result = evaluate_rewriter_dir(registry, artifact.path, data, functools.partial(print, file=sys.stderr),
                                    args.limit, artifact.manifest.version)
+    if args.record:
+        registry.record_test_metrics(REWRITER_ARTIFACT, artifact.manifest.version, result, file_hash(data))
     _print_json(result) if args.json else print(json.dumps(result))
     return 0
 
@@ -294,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     ew.add_argument("--data", help='JSONL of {"source", "target", "families"} (default: the packaged test split)')
     ew.add_argument("--version", help="registry version (default: the active one)")
     ew.add_argument("--limit", type=int, default=0, help="first N pairs only")
+    ew.add_argument("--record", action="store_true",
+                    help="store the result as the version's test metrics (the gate compares builds with them)")
     ew.add_argument("--json", action="store_true")
 
     rewrite = sub.add_parser("rewrite", help="rewrite one response in Penny's voice with the fine-tuned SLM, as JSON")

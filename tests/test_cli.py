@@ -65,6 +65,12 @@ def test_rollback_unknown_version_exit_2(models_env: Path, capsys: pytest.Captur
     assert "known versions: v1" in capsys.readouterr().err
 
 
+def test_recording_a_partial_rewriter_eval_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The gate compares builds with recorded metrics, so only a full run on the packaged split may be recorded."""
+    assert main(["--models-dir", str(tmp_path), "eval", "rewriter", "--limit", "4", "--record"]) == 2
+    assert "drop --data and --limit" in capsys.readouterr().err
+
+
 def test_models_list_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -12,7 +12,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -201,6 +201,18 @@ class ModelRegistry:
             for key in new.gate_metrics
             if key in new_test and (key not in old_test or new_test[key] < old_test[key] - GATE_TOLERANCE)
         ]
+
+    def record_test_metrics(self, name: str, version: str, test: dict[str, Any], test_hash: str) -> Manifest:
+        """Replace a stored version's test metrics with a re-measurement (after the test split or the metrics
+        changed), so the gate compares the next build with numbers from the same split. The build-time
+        metrics are kept under ``test_at_build``; the model files are not touched."""
+        manifest = self._manifest(name, version)
+        metrics = {**manifest.metrics, "test": test, "remeasured": {
+            "at": datetime.now(UTC).isoformat(timespec="seconds"), "test_hash": test_hash}}
+        metrics.setdefault("test_at_build", manifest.metrics.get("test", {}))
+        updated = replace(manifest, metrics=metrics)
+        _write_atomic(self.root / name / version / "manifest.json", updated.to_json())
+        return updated
 
     def rollback(self, name: str, to_version: str) -> Manifest:
         """Point ``name`` at an existing, checksum-valid version."""

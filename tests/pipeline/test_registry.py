@@ -49,6 +49,18 @@ def test_regression_gate_keeps_but_does_not_activate(tmp_path: Path) -> None:
     assert forced.parent == "v1"
 
 
+def test_a_remeasured_version_is_gated_on_its_new_numbers_and_keeps_its_files(tmp_path: Path) -> None:
+    """After the test split changes, the active version is re-measured so the next build is compared fairly."""
+    registry = ModelRegistry(tmp_path / "models")
+    registry.register_version(_stage(tmp_path, b"a"), _fields(0.95))
+    updated = registry.record_test_metrics("toy", "v1", {"accuracy": 0.85}, "split-2")
+    assert updated.metrics["test_at_build"] == {"accuracy": 0.95} and updated.metrics["remeasured"]["test_hash"] == "split-2"
+    assert registry.load("toy").manifest.metrics["test"] == {"accuracy": 0.85}  # checksums still verify
+    assert registry.register_version(_stage(tmp_path, b"b"), _fields(0.90)).version == registry.active_version("toy")
+    registry.record_test_metrics("toy", "v1", {"accuracy": 0.80}, "split-3")
+    assert registry.list_versions("toy")[0].metrics["test_at_build"] == {"accuracy": 0.95}
+
+
 def test_existing_build_finds_the_active_build_first_then_a_refused_one(tmp_path: Path) -> None:
     """A build the gate refused is not built again on the next ``models build`` (it would store a copy)."""
     registry = ModelRegistry(tmp_path / "models")
