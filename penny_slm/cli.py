@@ -75,15 +75,14 @@ def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
             for m in registry.list_versions(name):
                 test = m.metrics.get("test", {})
                 rows.append({"name": name, "version": m.version, "active": m.version == active, "created": m.created,
-                             "parent": m.parent, "accuracy": test.get("accuracy"), "f1": test.get("f1"),
-                             "false_positive_rate": test.get("false_positive_rate")})
+                             "parent": m.parent, "gate_metrics": {k: test.get(k) for k in m.gate_metrics}})
         if args.json:
             _print_json(rows)
         elif not rows:
             print(f"no models in {registry.root}; build them with: penny-slm models build")
         for r in [] if args.json else rows:
-            print(f"{'*' if r['active'] else ' '} {r['name']:<10} {r['version']:<5} {r['created']}  "
-                  f"acc {r['accuracy']}  f1 {r['f1']}  fpr {r['false_positive_rate']}  parent {r['parent']}")
+            gate = "  ".join(f"{k} {v}" for k, v in r["gate_metrics"].items()) or "no gate metrics"
+            print(f"{'*' if r['active'] else ' '} {r['name']:<12} {r['version']:<4} {r['created']}  parent {r['parent']}  {gate}")
         return 0
     manifest = registry.rollback(args.name, args.version)
     print(f"{manifest.name} is now {manifest.version}")

@@ -75,6 +75,7 @@ def test_models_list_json(models_env: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["models", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["name"] == "research" and rows[0]["active"] is True
+    assert set(rows[0]["gate_metrics"]) == {"accuracy", "f1"} and all(0 < v <= 1 for v in rows[0]["gate_metrics"].values())
 
 
 def test_console_script_and_argparse_errors(models_env: Path) -> None:
