@@ -24,7 +24,7 @@ class RewriterSettings:
     epochs: int = 1
     batch_size: int = 8
     learning_rate: float = 1e-4
-    train_layers: int = 8  # of 30; the rest and the (tied) embeddings stay frozen
+    train_layers: int = 30  # all decoder layers + final norm; the (tied) embeddings stay frozen (8 measured worse)
     max_length: int = 192
     seed: int = 17
     threads: int = 2
