@@ -1,9 +1,8 @@
 """Fine-tune SmolLM2-135M-Instruct into Penny's rewriter (``rewriter_train.jsonl`` pairs).
 
-Why only the top layers: a full fine-tune runs at ~74 tokens/s on 2 CPU cores (about 40 minutes an
-epoch here); freezing the embeddings and the lower layers keeps the forward pass but cuts the
-backward pass, and the job (delete the performance, keep the substance) is mostly a copy task the
-base model can already do. Loss is on the rewrite tokens only. Seeded; progress bar.
+All 30 decoder layers and the final norm train; the tied embeddings stay frozen (a copy-and-delete job
+needs no new vocabulary). Training only the top 8 layers was measured worse on every metric
+(docs/MEASUREMENTS.md, v2/v5/v6 against v7/v8). Loss is on the rewrite tokens only. Seeded; progress bar.
 """
 
 from __future__ import annotations

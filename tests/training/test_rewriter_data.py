@@ -44,3 +44,18 @@ def test_a_name_opener_does_not_mangle_capitals(splits: tuple[list, list]) -> No
     train, test = splits
     prose = [re.sub(r"`[^`]*`", "", p.source) for p in train + test if "name" in p.families]
     assert prose and not [s for s in prose if re.search(r"\b[a-z][A-Z]{2,}|\bi\b|\bi'", s)]
+
+
+def test_training_has_both_forms_the_rewriter_meets(splits: tuple[list, list]) -> None:
+    """Raw sources (``penny-slm rewrite``) and rule-fixed ones (the guard), each still needing a rewrite."""
+    from penny_slm.config import load_persona
+    from penny_slm.rules.prohibitions import detect
+
+    train, _ = splits
+    persona = load_persona()
+    rule_families = {"caps", "storm", "action", "coffee", "name"}
+    decorated = [p for p in train if set(p.families) & rule_families]
+    raw = [p for p in decorated if detect(p.source, persona)]
+    rule_fixed = [p for p in decorated if not detect(p.source, persona)]
+    assert len(raw) > 0.3 * len(decorated) and len(rule_fixed) > 0.3 * len(decorated)
+    assert all(p.source != p.target for p in rule_fixed)
