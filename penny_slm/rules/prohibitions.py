@@ -162,15 +162,24 @@ def _exclamation_hits(original: str, persona: Persona, masked: list[tuple[int, i
     return hits if len(runs) and sum(len(m.group(0)) for m in runs) > persona.max_exclamations else []
 
 
+def _phrase_spans(text: str, phrases: list[str]) -> list[tuple[int, int]]:
+    """Where allow-listed phrases ("GROUP BY", "LEFT JOIN") occur: words that are ordinary English alone
+    (GROUP, LEFT) are technical only inside them."""
+    patterns = [r"(?<![\w'])" + r"\s+".join(map(re.escape, p.split())) + r"(?![\w'])" for p in phrases]
+    return [m.span() for pattern in patterns for m in re.finditer(pattern, text, re.IGNORECASE)]
+
+
 def _caps_hits(original: str, persona: Persona, masked: list[tuple[int, int]]) -> list[RuleHit]:
     if not persona.ban_caps_enthusiasm:
         return []
-    allow = {w.upper() for w in persona.caps_allowlist}
+    allow = {w.upper() for w in persona.caps_allowlist if " " not in w}
     warn = {w.upper() for w in persona.warning_words}
+    candidates = [m for m in _WORD_CAPS.finditer(original) if not _in(masked, m.start())]
+    phrases = _phrase_spans(original, [w for w in persona.caps_allowlist if " " in w]) if candidates else []
     hits = []
-    for m in _WORD_CAPS.finditer(original):
+    for m in candidates:
         word = m.group(0)
-        if _in(masked, m.start()) or word.upper() in allow or word.upper() in warn:
+        if word.upper() in allow or word.upper() in warn or _in(phrases, m.start()):
             continue
         if not re.search(r"[AEIOUY]", word):  # no vowel: an acronym (HTTP, SQL, PNG)
             continue
