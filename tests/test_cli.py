@@ -95,6 +95,8 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     for run in guard:
         assert run["words"][0] >= 150
         assert 0 < run["rules_detect_and_fix_ms"]["p50"] and 0 < run["tone_head_ms"]["violating"]["p50"] <= run["guard_total_ms"]["p99"]
+        assert run["yardstick_encoder_pass_ms"]["tokens"] == 18 and run["yardstick_encoder_pass_ms"]["p50"] > 0
+        assert max(run["tone_head_ms"]["window_tokens"]) < 64  # the head scores a window, not all 150+ words
         tone = run["tone_ms"]  # the screen answers part of the guard test set; the head scores the rest
         assert tone["screen_version"] == "v1" and 0 < tone["guard_test_set_screened"] < 1
     assert not any(run["torch_imported"] for run in research + guard)

@@ -38,6 +38,10 @@ _CLEAN = ("The loop skips the last item because the range stops one short, so us
 _DIRTY = ("*adjusts glasses* OMG CJ, this is AMAZING!!! Grab a coffee first. " + _CLEAN + " You're CRUSHING it, CJ! "
           "Seriously CJ, so proud!")
 GUARD_RESPONSES = (_CLEAN, _DIRTY)
+YARDSTICK = "what is the current exchange rate between the euro and the us dollar today in berlin"
+"""18 MiniLM tokens, as in ../shared/notes/ml-stack.md (int8, 1 thread: p50 1.49 ms on 2026-11-24). This
+shared machine's speed drifts 2-4x between days, so the bench times this one pass beside every encoder
+figure: divide by it to compare runs from different days."""
 
 
 def _texts(split: str = "research_test.jsonl") -> list[str]:
@@ -87,7 +91,7 @@ def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
 
 def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     from penny_slm.pipeline.model_registry import ModelRegistry
-    from penny_slm.pipeline.modules.guard import PersonalityGuard
+    from penny_slm.pipeline.modules.guard import PersonalityGuard, tone_prose
     from penny_slm.rules.prohibitions import detect, fix
 
     guard = PersonalityGuard.from_config(cfg, rewrite=False)  # rewrites are benched per generator below
@@ -104,18 +108,22 @@ def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
         return fix(text, persona)[0]
 
     tone, screen = guard.tone, guard.tone.screen
+    clean, violating = (rules_fixed(t) for t in GUARD_RESPONSES)  # the tone stage scores the rule-fixed text
     tone.screen = None
-    head_only = {"clean": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[:1], n),
-                 "violating": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[1:], n)}
+    head_only = {"clean": _percentiles(tone.p_cheerleader, [clean], n),
+                 "violating": _percentiles(tone.p_cheerleader, [violating], n),
+                 "window_tokens": [tone.encode([tone_prose(t)])[0].n_tokens for t in (clean, violating)]}
     tone.screen = screen
+    yardstick = tone.encode([YARDSTICK])[0].n_tokens
     # the guard test set after the rule fixes: what the tone stage really sees, a third of it clean
     mix = [rules_fixed(text) for text in _texts("guard_test.jsonl")]
     return {
         "words": [len(t.split()) for t in GUARD_RESPONSES],
         "rules_detect_and_fix_ms": _percentiles(rules, GUARD_RESPONSES, n),
         "tone_head_ms": head_only,
-        "tone_ms": {"clean": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[:1], n),
-                    "violating": _percentiles(tone.p_cheerleader, GUARD_RESPONSES[1:], n),
+        "yardstick_encoder_pass_ms": _percentiles(lambda t: tone.encode([t]), [YARDSTICK], n) | {"tokens": yardstick},
+        "tone_ms": {"clean": _percentiles(tone.p_cheerleader, [clean], n),
+                    "violating": _percentiles(tone.p_cheerleader, [violating], n),
                     "guard_test_set": _percentiles(tone.p_cheerleader, mix, n),
                     "guard_test_set_screened": round(sum(map(tone.screened, mix)) / len(mix), 4),
                     "screen_version": screen and screen.model_version},
@@ -132,9 +140,21 @@ REWRITE_INPUTS = (
 )
 
 
+EXTRACTION_MESSAGES = (
+    "ngl that exam was lowkey brutal, im cooked",
+    "Could you please summarise the attached quarterly report before Monday's meeting?",
+    "finally got the gpu working, cuda 12 + torch nightly, kernels compile in 40s now",
+    "idk, feeling kinda flat today tbh",
+)
+EXTRACTION_KEYS: dict[str, type] = {"slang": list, "formality": float, "mood": str}
+
+
 def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
-    """One generative model (a ``slm_models`` entry): load time, time to first token, tokens/s, total per call."""
+    """One generative model (a ``slm_models`` entry): load time, time to first token, tokens/s, total per call;
+    for a local ONNX model also JSON extraction under constrained decoding (how often it parses, time per call)."""
     from penny_slm.pipeline.adapters.base import Message
+    from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
+    from penny_slm.pipeline.adapters.structured import JsonMask, parse_json_object
     from penny_slm.pipeline.factory import SLMFactory
     from penny_slm.pipeline.modules.rewriter import SYSTEM_PROMPT
 
@@ -147,13 +167,24 @@ def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, An
             for text in (REWRITE_INPUTS * n)[: max(4, min(n, 12))]]
     import numpy as np
 
-    return {
+    result: dict[str, Any] = {
         "model": model, "load_s": round(load_s, 3), "calls": len(runs),
         "first_token_ms": {"p50": round(float(np.median([r.first_token_s for r in runs])) * 1000, 1)},
         "tokens_per_s_median": round(float(np.median([r.tokens_per_s for r in runs if r.n_tokens > 1])), 1),
         "total_ms": {"p50": round(float(np.median([r.seconds for r in runs])) * 1000, 1)},
         "tokens_median": int(np.median([r.n_tokens for r in runs])),
     }
+    if isinstance(generator, OnnxCausalLM):
+        mask = JsonMask(generator.tokenizer, EXTRACTION_KEYS, generator.stop_ids)
+        ask = "Reply with one JSON object: the user's slang words, formality from 0 to 1, and mood."
+        json_runs = [generator.chat([Message("system", ask), Message("user", text)], max_tokens=80, deadline_s=30,
+                                    logits_hook=mask) for text in EXTRACTION_MESSAGES]
+        result["json_constrained"] = {
+            "calls": len(json_runs), "parsed": sum(parse_json_object(r.text, EXTRACTION_KEYS)[0] is not None for r in json_runs),
+            "total_ms": {"p50": round(float(np.median([r.seconds for r in json_runs])) * 1000, 1)},
+            "tokens_per_s_median": round(float(np.median([r.tokens_per_s for r in json_runs if r.n_tokens > 1])), 1),
+        }
+    return result
 
 
 LAYER_RESPONSES = (

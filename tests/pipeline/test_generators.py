@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from penny_slm.config import load_config, load_persona
-from penny_slm.errors import ConfigError, GenerationError, ModelNotFoundError, RegistryError
+from penny_slm.errors import ConfigError, GenerationError, InputError, ModelNotFoundError, RegistryError
 from penny_slm.pipeline.adapters.base import Generation, Message
 from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
-from penny_slm.pipeline.adapters.structured import chat_json
+from penny_slm.pipeline.adapters.structured import JsonMask, chat_json, json_prefix, parse_json_object
 from penny_slm.pipeline.factory import SLMFactory, adapter_kwargs, adapters, modules
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.rewriter import ProhibitionMask, Rewriter
@@ -133,6 +133,60 @@ def test_json_output_is_validated_and_retried_once() -> None:
     assert "invalid JSON" in gen.calls[1][-1].content
     with pytest.raises(GenerationError, match="missing key 'formality'"):
         chat_json(Scripted('{"slang": []}', '{"slang": []}'), [Message("user", "x")], {"slang": list, "formality": float})
+
+
+EXTRACTION = {"slang": list, "formality": float, "mood": str}
+
+
+@pytest.mark.parametrize(("text", "state"), [
+    ('{"slang": ["lit", "no cap"], "formality": 0.25, "mood": "tired \\"ish\\""}', "complete"),
+    ('{"slang": [], "formality": 1, "mood": ""}', "complete"),
+    ('{"slang": ["lit", "no', "partial"),
+    ('{"slang": [], "formality": 1.', "partial"),
+    ('{"slang": [], "formality": -', "partial"),
+    ('', "partial"),
+    ('{"slang": "lit"', "bad"),  # wrong type
+    ('{"slang": ["a",]', "bad"),  # trailing comma
+    ('{"slang": [], "formality": 01', "bad"),
+    ('{"slang": [], "formality": 1, "mood": "a\nb"', "bad"),  # raw newline in a string
+    ('{"formality": 1', "bad"),  # keys in the requested order
+    ('{"slang": [], "formality": 1, "mood": "x"} ', "bad"),  # nothing after the object
+    (' {', "bad"),
+    ('{"slang": ["lit", "lit"', "bad"),  # a looping model may not repeat an item
+    ('{"slang": ["a", "b", "c", "d", "e", "f"]', "partial"),
+    ('{"slang": ["a", "b", "c", "d", "e", "f",', "bad"),  # at most MAX_LIST_ITEMS
+    ('{"slang": ["' + "x" * 40 + '"', "partial"),
+    ('{"slang": ["' + "x" * 41, "bad"),  # at most MAX_STRING_CHARS
+])
+def test_json_prefix_follows_the_requested_object(text: str, state: str) -> None:
+    assert json_prefix(text, EXTRACTION) == state
+
+
+def test_constrained_decoding_makes_the_base_model_answer_in_json(smollm: OnnxCausalLM) -> None:
+    """Asked for a haiku, the base model writes prose; with the mask the same call returns the object."""
+    messages = [Message("system", "Reply with JSON only."), Message("user", "Write a haiku about rain.")]
+    free = smollm.chat(messages, max_tokens=60, deadline_s=30)
+    assert parse_json_object(free.text, EXTRACTION)[0] is None
+    masked = smollm.chat(messages, max_tokens=60, deadline_s=30, logits_hook=JsonMask(smollm.tokenizer, EXTRACTION, smollm.stop_ids))
+    assert masked.stop_reason == "eos"
+    obj, problem = parse_json_object(masked.text, EXTRACTION)
+    assert obj is not None and json.loads(masked.text) == obj, problem
+    assert chat_json(smollm, messages, EXTRACTION).keys() == EXTRACTION.keys()
+
+
+def test_bench_times_a_local_generator_and_its_constrained_json(slm_registry: ModelRegistry,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from penny_slm.pipeline import bench
+
+    monkeypatch.setenv("PENNY_SLM_MODELS", str(slm_registry.root))
+    row = bench._worker("smollm2-135m", 1, 4, None)
+    assert row["load_s"] > 0 and row["first_token_ms"]["p50"] > 0 and row["tokens_per_s_median"] > 0
+    assert row["json_constrained"]["parsed"] == row["json_constrained"]["calls"] == len(bench.EXTRACTION_MESSAGES)
+
+
+def test_json_mask_refuses_a_type_it_cannot_constrain(smollm: OnnxCausalLM) -> None:
+    with pytest.raises(InputError, match="value types must be one of"):
+        JsonMask(smollm.tokenizer, {"profile": dict}, smollm.stop_ids)
 
 
 def test_guard_discards_a_rewrite_that_fails_the_recheck(built_registry: ModelRegistry, slm_registry: ModelRegistry) -> None:

@@ -70,6 +70,13 @@ class OnnxCausalLM:
             raise NotLoadedError(f"{self.name}: call load() first")
         return self._tokenizer
 
+    @property
+    def stop_ids(self) -> frozenset[int]:
+        """Token ids that end a generation (the chat template's end-of-turn and the model's EOS)."""
+        if not self._stop_ids:
+            raise NotLoadedError(f"{self.name}: call load() first")
+        return frozenset(self._stop_ids)
+
     def prompt(self, messages: list[Message]) -> str:
         if self._template is None:
             raise NotLoadedError(f"{self.name}: call load() first")

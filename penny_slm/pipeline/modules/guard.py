@@ -47,7 +47,7 @@ class ToneScorer(EncoderHeadModule):
 
     def p_cheerleader(self, text: str) -> float:
         self.require_loaded()
-        prose = _prose(text)
+        prose = tone_prose(text)
         if not prose:
             return 0.0
         if self.screen is not None and (cleared := self.screen.clears(prose)) is not None:
@@ -56,11 +56,11 @@ class ToneScorer(EncoderHeadModule):
 
     def screened(self, text: str) -> bool:
         """True if the screen answers for ``text`` (the head would not run)."""
-        prose = _prose(text)
+        prose = tone_prose(text)
         return self.screen is not None and bool(prose) and self.screen.clears(prose) is not None
 
 
-def _prose(text: str) -> str:
+def tone_prose(text: str) -> str:
     """What tone is scored on: code replaced by a neutral placeholder (tone lives in prose), windowed."""
     return tone_window(CODE.sub(" code ", text).strip())
 
