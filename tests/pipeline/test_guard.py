@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from penny_slm.cli import main
 from penny_slm.errors import InputError, NotLoadedError
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.guard import NO_REWRITER, PersonalityGuard
+from penny_slm.rules.prohibitions import code_spans, detect
 from penny_slm.training.datasets import data_dir
 
 
@@ -53,6 +56,25 @@ def test_gushing_sentences_around_an_answer_are_trimmed_without_a_model(guard: P
     assert result.rewrite_status == "trimmed" and result.rewritten_response == answer
     assert result.changes_made[-1].source == "trim" and result.confidence > 0.5
     assert guard.predict(result.rewritten_response).violations_detected == ()  # guarding twice changes nothing more
+
+
+_PIECES = st.sampled_from([
+    "Oh my gosh, you're amazing.", "Keep shining, superstar.", "You're crushing it, as always.", "I'm your biggest fan!",
+    "The loop was off by one, so the last item was skipped.", "Your tests pass now.", "15% of 240 is 36.",
+    "Fine.", "Try not to break it again.", "*grins*", "Grab a coffee first.", "c0ffee time.", "AMAZING!!!", "WOW.",
+    "CJ,", "Trust me, CJ.", "Use `x != y` here.", "Set `*ptr` to 0.", "```py\nprint('WOW!!! coffee *grins* CJ CJ')\n```",
+    "\n", "Do NOT paste the key.", "Run EXPLAIN on it.",
+])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_PIECES, min_size=1, max_size=10).map(" ".join))
+def test_the_guard_output_is_clean_idempotent_and_keeps_code(guard: PersonalityGuard, text: str) -> None:
+    """Issue 3's properties for the whole guard (rules, tone stage, trimming), not only the rule layer."""
+    out = guard.predict(text).rewritten_response
+    assert detect(out, guard.persona) == []
+    assert guard.predict(out).rewritten_response == out
+    assert [text[a:b] for a, b in code_spans(text)] == [out[a:b] for a, b in code_spans(out)]
 
 
 def test_a_cheerleading_sentence_with_a_number_is_not_trimmed(guard: PersonalityGuard) -> None:
