@@ -48,7 +48,7 @@ def _string(text: str, i: int) -> int:
         return _BAD
     start = i = i + 1
     while i < len(text):
-        if i - start == MAX_STRING_CHARS and text[i] != '"':
+        if i - start >= MAX_STRING_CHARS and text[i] != '"':  # an escape may step over the bound
             return _BAD
         char = text[i]
         if char == '"':
