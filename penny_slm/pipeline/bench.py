@@ -19,9 +19,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from penny_slm.config import SLMConfig, load_config
+
+if TYPE_CHECKING:
+    from penny_slm.pipeline.adapters.base import Generation
 
 WARMUP = 30
 BATCH = 32
@@ -170,8 +173,7 @@ def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, An
     result: dict[str, Any] = {
         "model": model, "load_s": round(load_s, 3), "calls": len(runs),
         "first_token_ms": {"p50": round(float(np.median([r.first_token_s for r in runs])) * 1000, 1)},
-        "tokens_per_s_median": round(float(np.median([r.tokens_per_s for r in runs if r.n_tokens > 1])), 1),
-        "total_ms": {"p50": round(float(np.median([r.seconds for r in runs])) * 1000, 1)},
+        **_decode_timings(runs),
         "tokens_median": int(np.median([r.n_tokens for r in runs])),
     }
     if isinstance(generator, OnnxCausalLM):
@@ -181,10 +183,17 @@ def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, An
                                     logits_hook=mask) for text in EXTRACTION_MESSAGES]
         result["json_constrained"] = {
             "calls": len(json_runs), "parsed": sum(parse_json_object(r.text, EXTRACTION_KEYS)[0] is not None for r in json_runs),
-            "total_ms": {"p50": round(float(np.median([r.seconds for r in json_runs])) * 1000, 1)},
-            "tokens_per_s_median": round(float(np.median([r.tokens_per_s for r in json_runs if r.n_tokens > 1])), 1),
+            **_decode_timings(json_runs),
         }
     return result
+
+
+def _decode_timings(runs: list[Generation]) -> dict[str, Any]:
+    """Median tokens/s (over calls that decoded more than one token) and total time per call."""
+    import numpy as np
+
+    return {"tokens_per_s_median": round(float(np.median([r.tokens_per_s for r in runs if r.n_tokens > 1])), 1),
+            "total_ms": {"p50": round(float(np.median([r.seconds for r in runs])) * 1000, 1)}}
 
 
 LAYER_RESPONSES = (
