@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Literal
 
 import numpy as np
@@ -141,9 +141,7 @@ class JsonMask:
         self.required = required
         self.stop_ids = stop_ids
         self._decode = tokenizer.decode
-        self._pieces: dict[int, str] = {}
-        single = [i for t, i in tokenizer.get_vocab().items() if len(t) == 1 or t == "Ġ"]
-        self._single_chars = np.array([i for i in single if len(p := self._piece(i)) == 1 and " " <= p <= "~"], np.int64)
+        self._pieces, self._single_chars = _vocab_pieces(tokenizer)
 
     def _piece(self, token: int) -> str:
         if token not in self._pieces:
@@ -164,6 +162,15 @@ class JsonMask:
                 if piece and token not in self.stop_ids and json_prefix(text + piece, self.required) != "bad":
                     return int(token)
         raise GenerationError(f"no token continues the JSON after {text[-40:]!r}")
+
+
+@lru_cache(maxsize=8)
+def _vocab_pieces(tokenizer: Tokenizer) -> tuple[dict[int, str], np.ndarray]:
+    """Per tokenizer, not per call (~50 ms for SmolLM2): a cache of decoded token pieces, seeded with
+    the tokens that decode to one printable character (the fallback that always continues)."""
+    single = [i for t, i in tokenizer.get_vocab().items() if len(t) == 1 or t == "Ġ"]
+    pieces = {i: tokenizer.decode([i]) for i in single}
+    return pieces, np.array([i for i in single if len(p := pieces[i]) == 1 and " " <= p <= "~"], np.int64)
 
 
 def parse_json_object(text: str, required: dict[str, type]) -> tuple[dict[str, Any] | None, str]:
