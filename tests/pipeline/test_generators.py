@@ -17,7 +17,7 @@ from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
 from penny_slm.pipeline.adapters.structured import JsonMask, chat_json, json_prefix, parse_json_object
 from penny_slm.pipeline.factory import SLMFactory, adapter_kwargs, adapters, modules
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.pipeline.modules.rewriter import ProhibitionMask, Rewriter
+from penny_slm.pipeline.modules.rewriter import CopyBias, ProhibitionMask, Rewriter, copy_positions
 from penny_slm.rules.prohibitions import detect, fix
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "factory_names.json"
@@ -111,6 +111,34 @@ def test_mask_only_touches_what_it_must(smollm: OnnxCausalLM) -> None:
     after_one = np.zeros_like(logits)
     mask(smollm.tokenizer.encode("Done!").ids, after_one)
     assert np.isinf(after_one[mask.bang_ids]).all()  # the budget of one is spent
+
+
+def test_copy_positions_follow_the_longest_suffix_match() -> None:
+    source = [5, 6, 7, 5, 6, 8]
+    assert copy_positions(source, []) == [0]
+    assert copy_positions(source, [9, 5, 6]) == [2, 5]  # "5 6" occurs twice: both continuations
+    assert copy_positions(source, [7, 5, 6]) == [5]  # the longer match "7 5 6" wins
+    assert copy_positions(source, [6, 8]) == [6]  # the copy reached the end
+    assert copy_positions(source, [9]) == [] and copy_positions([], [5]) == []
+
+
+def test_copying_the_source_is_exempt_from_the_star_and_coffee_bans_but_not_the_bang_budget(smollm: OnnxCausalLM) -> None:
+    """A rule-fixed source may hold **bold** and CoffeeScript; the copy continuation gets them back, any
+    other position still cannot emit them, and a second "!" stays banned even when copying."""
+    tokenizer = smollm.tokenizer
+    mask = ProhibitionMask(smollm, load_persona())
+    mask.copy = CopyBias(3.0)
+    mask.copy.source = tokenizer.encode("This is **important**: CoffeeScript!!", add_special_tokens=False).ids
+    out = tokenizer.encode("This is", add_special_tokens=False).ids
+    star = mask.copy.source[len(out)]
+    assert star in mask.star_ids
+    logits = np.zeros(tokenizer.get_vocab_size(), dtype=np.float32)
+    mask(out, logits)
+    assert logits[star] == 3.0 and np.isinf(logits[np.setdiff1d(mask.star_ids, [star])]).all()
+    mask.copy.source = tokenizer.encode("Done! Wow!", add_special_tokens=False).ids
+    logits = np.zeros_like(logits)
+    mask(tokenizer.encode("Done! Wow", add_special_tokens=False).ids, logits)
+    assert np.isinf(logits[mask.bang_ids]).all()
 
 
 class Scripted:
