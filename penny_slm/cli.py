@@ -105,10 +105,13 @@ def _guard(cfg: SLMConfig, persona_path: str | None) -> Any:
 
 def cmd_rewrite(args: argparse.Namespace, cfg: SLMConfig) -> int:
     from penny_slm.config import load_persona
-    from penny_slm.pipeline.modules.rewriter import Rewriter
+    from penny_slm.pipeline.modules.guard import PersonalityGuard
 
-    rewriter = Rewriter(load_persona(args.persona))
-    rewriter.load(_registry(cfg))
+    guard = PersonalityGuard(load_persona(args.persona))  # the rewriter as the guard runs it: tone flags wired
+    rewriter, registry = guard.rewriter, _registry(cfg)
+    assert rewriter is not None
+    rewriter.load(registry)  # first, so a missing rewriter is the error the user sees
+    guard.tone.load(registry)
     result = rewriter.rewrite(args.text, deadline_s=args.timeout)
     g = result.generation
     _print_json({"original": args.text, "rewritten": result.text, "model_version": rewriter.model_version,

@@ -1,7 +1,8 @@
 """Dev sweep of the rewriter's copy bonus (docs/MEASUREMENTS.md, "Copy bonus").
 
 Dev rows: guard_test.jsonl rows whose text is not a rewriter_test source, so the test split stays unseen.
-Usage: python scripts/copy_bonus_sweep.py 0 3 6   (needs `penny-slm models build`)
+Usage: python scripts/copy_bonus_sweep.py [--no-flags] 0 3 6   (needs `penny-slm models build`)
+--no-flags: the bonus also on sentences the tone scorer flags (the first version of the bonus).
 """
 
 import json
@@ -19,13 +20,17 @@ guard = PersonalityGuard()
 guard.load(_registry(load_config()))
 rewriter, persona = guard.rewriter, guard.persona
 assert rewriter is not None and rewriter.loaded, "build the rewriter first: penny-slm models build"
+args = sys.argv[1:]
+if "--no-flags" in args:
+    args.remove("--no-flags")
+    rewriter.flags_sentence = None
 test_sources = {json.loads(line)["source"] for line in open(data_dir() / "rewriter_test.jsonl")}
 rows = [json.loads(line) for line in open(data_dir() / "guard_test.jsonl")]
 rows = [r for r in rows if r["text"] not in test_sources]
 clean = [fix(r["text"], persona)[0] for r in rows if not r["violations"]]
 violating = [fix(r["text"], persona)[0] for r in rows if r["violations"]]
 print(f"dev rows: {len(clean)} clean, {len(violating)} violating")
-for bonus in map(float, sys.argv[1:]):
+for bonus in map(float, args):
     rewriter.copy.bonus = bonus
     unchanged = [rewriter.rewrite(t, deadline_s=30).text == t for t in clean]
     outputs = [rewriter.rewrite(t, deadline_s=30).text for t in violating]

@@ -99,7 +99,7 @@ def evaluate_rewriter_dir(registry: ModelRegistry, folder: Path, test_file: Path
     require("torch")
     guard = PersonalityGuard(rewrite=False)
     guard.load(registry)
-    guard.rewriter = Rewriter(guard.persona)
+    guard.rewriter = Rewriter(guard.persona, flags_sentence=guard.flags_cheerleading)
     guard.rewriter.load_dir(folder, version)
     pairs = load_pairs(test_file)[: limit or None]
     log(f"{REWRITER_ARTIFACT}: evaluating {version} on {len(pairs)} held-out pairs")

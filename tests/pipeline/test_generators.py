@@ -17,7 +17,7 @@ from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
 from penny_slm.pipeline.adapters.structured import JsonMask, chat_json, json_prefix, parse_json_object
 from penny_slm.pipeline.factory import SLMFactory, adapter_kwargs, adapters, modules
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.pipeline.modules.rewriter import CopyBias, ProhibitionMask, Rewriter, copy_positions
+from penny_slm.pipeline.modules.rewriter import CopyBias, ProhibitionMask, Rewriter, copy_positions, flagged_positions
 from penny_slm.rules.prohibitions import detect, fix
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "factory_names.json"
@@ -139,6 +139,26 @@ def test_copying_the_source_is_exempt_from_the_star_and_coffee_bans_but_not_the_
     logits = np.zeros_like(logits)
     mask(tokenizer.encode("Done! Wow", add_special_tokens=False).ids, logits)
     assert np.isinf(logits[mask.bang_ids]).all()
+
+
+def test_flagged_sentences_get_no_copy_bonus_but_stay_copyable(smollm: OnnxCausalLM) -> None:
+    """The bonus is withheld inside a sentence the tone scorer flags (the model alone decides whether the
+    hype goes); the copied token there is still exempt from the star ban, elsewhere it gets the bonus."""
+    tokenizer = smollm.tokenizer
+    text = "You're a **legend**, amazing. Use **git rebase** here."
+    encoding = tokenizer.encode(text, add_special_tokens=False)
+    unboosted = flagged_positions(text, encoding.offsets, lambda sentence: "amazing" in sentence)
+    first_sentence = len(tokenizer.encode("You're a **legend**, amazing.", add_special_tokens=False).ids)
+    assert unboosted == frozenset(range(first_sentence))  # " Use" starts the next sentence, space and all
+    mask = ProhibitionMask(smollm, load_persona())
+    mask.copy = CopyBias(3.0)
+    mask.copy.source, mask.copy.unboosted = encoding.ids, unboosted
+    for prefix in ("You're a", "You're a **legend**, amazing. Use"):
+        out = tokenizer.encode(prefix, add_special_tokens=False).ids
+        star = encoding.ids[len(out)]
+        logits = np.zeros(tokenizer.get_vocab_size(), dtype=np.float32)
+        mask(out, logits)
+        assert star in mask.star_ids and logits[star] == (0.0 if prefix == "You're a" else 3.0)
 
 
 class Scripted:

@@ -107,7 +107,7 @@ class PersonalityGuard:
         self.persona = persona or load_persona()
         self.tone_threshold = tone_threshold
         self.tone = ToneScorer(max_tokens, execution_providers, intra_op_threads)
-        self.rewriter: Rewriter | None = Rewriter(self.persona) if rewrite else None
+        self.rewriter: Rewriter | None = Rewriter(self.persona, flags_sentence=self.flags_cheerleading) if rewrite else None
         self.rewrite_timeout_s = rewrite_timeout_s
 
     @classmethod
@@ -216,6 +216,9 @@ class PersonalityGuard:
 
     def accepts_rewrite(self, before: str, after: str) -> bool:
         return self.rewrite_problem(before, after) is None
+
+    def flags_cheerleading(self, text: str) -> bool:
+        return self.tone.p_cheerleader(text) >= self.tone_threshold
 
     def fallback(self, response: str, reason: str) -> GuardResult:
         """Rules only (no model involved): the guard's floor when the tone head times out or fails."""

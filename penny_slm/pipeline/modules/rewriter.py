@@ -9,6 +9,7 @@ prohibition. The guard still re-checks every rewrite (rules, tone head, code spa
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from penny_slm.errors import InputError, NotLoadedError
 from penny_slm.pipeline.adapters.base import Generation, Message
 from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.rules.prohibitions import CODE, coffee_match
+from penny_slm.rules.prohibitions import CODE, coffee_match, sentence_spans
 
 REWRITER_ARTIFACT = "rewriter"
 SYSTEM_PROMPT = "Rewrite in Penny's voice: dry, no hype, keep every fact and all code."
@@ -81,21 +82,27 @@ class CopyBias:
     still drops short clean openers and closers ("Yes,", "Good.") it was not sure about; a small bonus
     on "the next source token after the longest suffix of the output found in the source" (the
     prompt-lookup match) tips those near-ties back to copying, while confident deletions of hype
-    outweigh it. Before the first token the source's first token is the continuation.
+    outweigh it. Before the first token the source's first token is the continuation. Source
+    positions in ``unboosted`` (the sentences the tone scorer flags) never get the bonus: there the
+    bonus would only tip the model towards keeping hype it was unsure about.
     """
 
     def __init__(self, bonus: float, max_match: int = 8) -> None:
         self.bonus = bonus
         self.max_match = max_match
         self.source: list[int] = []
+        self.unboosted: frozenset[int] = frozenset()
 
-    def continuations(self, out_ids: list[int]) -> set[int]:
-        return {self.source[j] for j in copy_positions(self.source, out_ids, self.max_match) if j < len(self.source)}
+    def continuations(self, out_ids: list[int]) -> tuple[list[int], list[int]]:
+        """(every token continuing the copy, those of them that get the bonus)."""
+        positions = [j for j in copy_positions(self.source, out_ids, self.max_match) if j < len(self.source)]
+        boosted = {self.source[j] for j in positions if j not in self.unboosted}
+        return sorted({self.source[j] for j in positions}), sorted(boosted)
 
     def apply(self, out_ids: list[int], logits: np.ndarray) -> list[int]:
-        """Add the bonus to the continuations in ``logits``; returns them."""
-        tokens = sorted(self.continuations(out_ids))
-        logits[tokens] += self.bonus
+        """Add the bonus to the boosted continuations in ``logits``; returns every continuation."""
+        tokens, boosted = self.continuations(out_ids)
+        logits[boosted] += self.bonus
         return tokens
 
 
@@ -115,6 +122,13 @@ def copy_positions(source: list[int], out_ids: list[int], max_match: int = 8) ->
     return []
 
 
+def flagged_positions(text: str, offsets: list[tuple[int, int]], flags: Callable[[str], bool]) -> frozenset[int]:
+    """Indices of the tokens whose last character (by ``offsets``) lies in a sentence ``flags`` flags: the
+    last, because a token such as " Use" carries the space that ends the sentence before it."""
+    flagged = [(a, b) for a, b in sentence_spans(text) if flags(text[a:b])]
+    return frozenset(i for i, (_, end) in enumerate(offsets) if any(a < end <= b for a, b in flagged))
+
+
 def _inside_code(text: str) -> bool:
     """True while the text so far has an open ``` block or an open inline `code` span."""
     if text.count("```") % 2:
@@ -132,8 +146,9 @@ class Rewriter:
     """Loads the ``rewriter`` artifact from the registry (checksums verified) and rewrites one response."""
 
     def __init__(self, persona: Persona | None = None, n_threads: int = 2, max_tokens: int = 200,
-                 copy_bonus: float = COPY_BONUS) -> None:
+                 copy_bonus: float = COPY_BONUS, flags_sentence: Callable[[str], bool] | None = None) -> None:
         self.persona = persona or load_persona()
+        self.flags_sentence = flags_sentence  # the guard's tone scorer: its flagged sentences get no copy bonus
         self.n_threads = n_threads
         self.max_tokens = max_tokens
         self.copy = CopyBias(copy_bonus)
@@ -164,7 +179,10 @@ class Rewriter:
             raise NotLoadedError("Rewriter used before load(); build it with: penny-slm models build")
         assert self.mask is not None
         self.mask.bullets = bool(_BULLET.search(response))
-        self.copy.source = self.generator.tokenizer.encode(response, add_special_tokens=False).ids
+        encoding = self.generator.tokenizer.encode(response, add_special_tokens=False)
+        self.copy.source = encoding.ids
+        if self.flags_sentence is not None:
+            self.copy.unboosted = flagged_positions(response, encoding.offsets, self.flags_sentence)
         messages = [Message("system", SYSTEM_PROMPT), Message("user", response)]
         generation = self.generator.chat(messages, max_tokens=self.max_tokens, deadline_s=deadline_s,
                                          logits_hook=self.mask)
