@@ -3,10 +3,12 @@
 Dev rows: guard_test.jsonl rows whose text is not a rewriter_test source, so the test split stays unseen.
 Usage: python scripts/copy_bonus_sweep.py [--no-flags] 0 3 6   (needs `penny-slm models build`)
 --no-flags: the bonus also on sentences the tone scorer flags (the first version of the bonus).
+--draft N: N source tokens proposed per forward pass (prompt-lookup decoding; 0: one token per pass).
 """
 
 import json
 import sys
+import time
 
 import numpy as np
 
@@ -24,6 +26,10 @@ args = sys.argv[1:]
 if "--no-flags" in args:
     args.remove("--no-flags")
     rewriter.flags_sentence = None
+if "--draft" in args:
+    at = args.index("--draft")
+    rewriter.draft_tokens = int(args[at + 1])
+    del args[at:at + 2]
 test_sources = {json.loads(line)["source"] for line in open(data_dir() / "rewriter_test.jsonl")}
 rows = [json.loads(line) for line in open(data_dir() / "guard_test.jsonl")]
 rows = [r for r in rows if r["text"] not in test_sources]
@@ -32,9 +38,11 @@ violating = [fix(r["text"], persona)[0] for r in rows if r["violations"]]
 print(f"dev rows: {len(clean)} clean, {len(violating)} violating")
 for bonus in map(float, args):
     rewriter.copy.bonus = bonus
+    start = time.perf_counter()
     unchanged = [rewriter.rewrite(t, deadline_s=30).text == t for t in clean]
     outputs = [rewriter.rewrite(t, deadline_s=30).text for t in violating]
+    seconds = time.perf_counter() - start
     passed = [not detect(o, persona) and guard.tone.p_cheerleader(o) < guard.tone_threshold for o in outputs]
     accepted = [guard.accepts_rewrite(t, o) for t, o in zip(violating, outputs)]
     print(f"bonus {bonus}: clean unchanged {np.mean(unchanged):.3f}, pass {np.mean(passed):.3f}, "
-          f"accepted {np.mean(accepted):.3f}")
+          f"accepted {np.mean(accepted):.3f}, {seconds / len(rows) * 1000:.0f} ms per rewrite (draft {rewriter.draft_tokens})")

@@ -4,7 +4,8 @@ Each (module, threads) setting runs in a fresh subprocess so peak RSS is that mo
 Research queries are the packaged test split's texts, cycled. The guard is timed on 150-word responses
 (``GUARD_RESPONSES``), one clean and one full of violations, without the generative rewrite. Each
 built generative model (``GENERATORS``) is timed on rewrite prompts: load, time to first token,
-tokens/s, total per call. Warm-up calls are not timed.
+tokens/s, total per call; ``rewrite`` times the guard's rewriter itself, with and without prompt-lookup
+drafts. Warm-up calls are not timed.
 """
 
 from __future__ import annotations
@@ -196,6 +197,40 @@ def _decode_timings(runs: list[Generation]) -> dict[str, Any]:
             "total_ms": {"p50": round(float(np.median([r.seconds for r in runs])) * 1000, 1)}}
 
 
+def _rewrite(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    """The guard's rewriter as the guard runs it (bans, copy bonus, tone flags) on the rule-fixed rewrite
+    prompts, with prompt-lookup drafts and without them, interleaved in this one process: the ratio of
+    total time per rewrite is the speed-up, and ``same_text`` says how often both gave the same text."""
+
+    from penny_slm.pipeline.model_registry import ModelRegistry
+    from penny_slm.pipeline.modules.guard import PersonalityGuard
+    from penny_slm.rules.prohibitions import fix
+
+    guard = PersonalityGuard.from_config(cfg)
+    assert guard.rewriter is not None
+    guard.rewriter.n_threads = threads
+    guard.load(ModelRegistry(cfg.models_dir()))
+    rewriter, drafted = guard.rewriter, guard.rewriter.draft_tokens
+    texts = [fix(t, guard.persona)[0] for t in (REWRITE_INPUTS * n)[: max(4, min(n, 12))]]
+    runs: dict[int, list[Any]] = {drafted: [], 0: []}
+    rewriter.rewrite(texts[0], deadline_s=30)
+    for text in texts:
+        for draft_tokens in runs:
+            rewriter.draft_tokens = draft_tokens
+            runs[draft_tokens].append(rewriter.rewrite(text, deadline_s=30))
+    rewriter.draft_tokens = drafted
+
+    def timings(draft_tokens: int) -> dict[str, Any]:
+        gens = [r.generation for r in runs[draft_tokens]]
+        return {"draft_tokens": draft_tokens, **_decode_timings(gens),
+                "tokens_per_pass": round(sum(g.n_tokens for g in gens) / sum(g.forward_passes for g in gens), 2)}
+
+    with_drafts, without = timings(drafted), timings(0)
+    return {"calls": len(texts), "with_drafts": with_drafts, "without_drafts": without,
+            "speedup_total_p50": round(without["total_ms"]["p50"] / with_drafts["total_ms"]["p50"], 2),
+            "same_text": sum(a.text == b.text for a, b in zip(runs[drafted], runs[0]))}
+
+
 LAYER_RESPONSES = (
     "A decorator wraps a function: `@cache` above `def f():` stores results so repeat calls are free.",
     "*grins* Great question!! The derivative of x³ is 3x². Grab a coffee and try x⁴ next, CJ. Trust me, CJ.",
@@ -237,7 +272,10 @@ def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
 GENERATORS = ("smollm2-135m", "penny-rewriter")
 WORKERS: dict[str, Callable[[SLMConfig, int, int], dict[str, Any]]] = {
     "research": _research, "guard": _guard, "layer": _layer, **{name: functools.partial(_generator, name) for name in GENERATORS},
+    "rewrite": _rewrite,
 }
+NEEDS = {**{name: name for name in GENERATORS}, "rewrite": "penny-rewriter"}
+"""Workers that run only when this ``slm_models`` entry is built."""
 
 
 def _worker(module: str, threads: int, n: int, config_path: str | None) -> dict[str, Any]:
@@ -257,7 +295,7 @@ def run_bench(cfg: SLMConfig, *, n: int = 300, config_path: str | None = None) -
 
     ready = {i.name for i in SLMFactory(cfg, registry).list_available() if i.ready}
     modules: dict[str, list[dict[str, Any]]] = {}
-    for module in [m for m in WORKERS if m not in GENERATORS or m in ready]:
+    for module in [m for m in WORKERS if m not in NEEDS or NEEDS[m] in ready]:
         for threads in (1, 2):
             cmd = [sys.executable, "-m", "penny_slm.pipeline.bench", "--worker", module, "--threads", str(threads), "--n", str(n)]
             if config_path:

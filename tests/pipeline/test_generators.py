@@ -113,6 +113,31 @@ def test_mask_only_touches_what_it_must(smollm: OnnxCausalLM) -> None:
     assert np.isinf(after_one[mask.bang_ids]).all()  # the budget of one is spent
 
 
+def test_drafted_tokens_are_kept_only_where_the_model_agrees(smollm: OnnxCausalLM) -> None:
+    """Prompt-lookup decoding on the real model: a hook makes the model "want" a fixed text; the drafter is
+    right for four tokens and then wrong, so each pass after the prompt's keeps four drafts plus the
+    model's own token, the rejected draft's cache is dropped, and the text is exactly the wanted one."""
+    tokenizer = smollm.tokenizer
+    wanted = tokenizer.encode(" The answer is 42, and it is final. Nothing else changed.", add_special_tokens=False).ids
+    wrong = tokenizer.encode(" banana", add_special_tokens=False).ids[0]
+    stop = min(smollm.stop_ids)
+
+    def want(out: list[int], logits: np.ndarray) -> None:
+        logits[:] = -np.inf
+        logits[wanted[len(out)] if len(out) < len(wanted) else stop] = 0.0
+
+    def drafter(out: list[int]) -> list[int]:
+        return [*wanted[len(out):len(out) + 4], wrong]
+
+    plain = smollm.complete("Say it.", max_tokens=40, logits_hook=want)
+    drafted = smollm.complete("Say it.", max_tokens=40, logits_hook=want, draft=drafter)
+    assert drafted.text == plain.text == tokenizer.decode(wanted) and drafted.stop_reason == "eos"
+    assert plain.forward_passes == len(wanted) + 1
+    assert drafted.forward_passes == 2 + (len(wanted) - 1) // 5  # the prompt's, five tokens each, the stop's
+    capped = smollm.complete("Say it.", max_tokens=7, logits_hook=want, draft=drafter)
+    assert capped.n_tokens == 7 and capped.stop_reason == "max_tokens" and capped.text == tokenizer.decode(wanted[:7])
+
+
 def test_copy_positions_follow_the_longest_suffix_match() -> None:
     source = [5, 6, 7, 5, 6, 8]
     assert copy_positions(source, []) == [0]
@@ -309,3 +334,8 @@ def test_a_tiny_rewriter_fine_tune_builds_registers_and_rewrites(slm_registry: M
     assert main(["rewrite", "Wow!!! *grins* The tests pass now, CJ. Grab a coffee, CJ!!"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["model_version"] == manifest.version and "*" not in out["rewritten"] and out["rewritten"].count("!") <= 1
+    from penny_slm.pipeline import bench
+
+    row = bench._worker("rewrite", 1, 4, None)  # the guard's rewriter, with and without prompt-lookup drafts
+    assert row["calls"] == 4 and row["with_drafts"]["draft_tokens"] > 0 and row["without_drafts"]["draft_tokens"] == 0
+    assert row["with_drafts"]["tokens_per_pass"] >= row["without_drafts"]["tokens_per_pass"] > 0 and row["speedup_total_p50"] > 0

@@ -20,6 +20,9 @@ StopReason = Literal["eos", "max_tokens", "deadline", "stop"]
 LogitsHook = Callable[[list[int], np.ndarray], None]
 """Called before each token is chosen with the ids generated so far and the next-token logits (1-D,
 writable); it masks what must not come next by setting entries to ``-inf``."""
+Drafter = Callable[[list[int]], list[int]]
+"""Proposes the tokens likely to follow the ids generated so far (prompt lookup: the rest of the text
+being copied); ``OnnxCausalLM`` verifies them in one forward pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +39,7 @@ class Generation:
     seconds: float
     stop_reason: StopReason
     model: str
+    forward_passes: int = 0  # local runtimes: model runs it took (fewer than tokens when drafts are kept)
 
     @property
     def tokens_per_s(self) -> float:

@@ -17,10 +17,14 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from penny_slm.errors import ModelNotFoundError, NotLoadedError
-from penny_slm.pipeline.adapters.base import Generation, LogitsHook, Message, StopReason
+from penny_slm.pipeline.adapters.base import Drafter, Generation, LogitsHook, Message, StopReason
 from penny_slm.pipeline.adapters.onnx_encoder import available_providers
 
 STOP_TOKENS = ("<|im_end|>", "<|endoftext|>")
+MIN_DRAFT_MARGIN = 2.0
+"""A position whose top two logits are closer than this, in a pass that fed proposals, is decided again
+in a one-token pass: the int8 model quantizes activations per fed chunk (its logits move by 2-8 with
+what is fed alongside), which flips near-ties; measured in docs/MEASUREMENTS.md."""
 
 
 class OnnxCausalLM:
@@ -84,12 +88,19 @@ class OnnxCausalLM:
                                          add_generation_prompt=True))
 
     def chat(self, messages: list[Message], *, max_tokens: int = 160, deadline_s: float = 10.0,
-             logits_hook: LogitsHook | None = None) -> Generation:
-        return self.complete(self.prompt(messages), max_tokens=max_tokens, deadline_s=deadline_s, logits_hook=logits_hook)
+             logits_hook: LogitsHook | None = None, draft: Drafter | None = None) -> Generation:
+        return self.complete(self.prompt(messages), max_tokens=max_tokens, deadline_s=deadline_s,
+                             logits_hook=logits_hook, draft=draft)
 
     def complete(self, prompt: str, *, max_tokens: int = 160, deadline_s: float = 10.0,
-                 logits_hook: LogitsHook | None = None) -> Generation:
-        """Greedy decoding until a stop token, ``max_tokens`` or ``deadline_s`` seconds, whichever comes first."""
+                 logits_hook: LogitsHook | None = None, draft: Drafter | None = None) -> Generation:
+        """Greedy decoding until a stop token, ``max_tokens`` or ``deadline_s`` seconds, whichever comes first.
+
+        With ``draft`` (prompt-lookup decoding): each forward pass also feeds the tokens ``draft`` proposes
+        after the output so far, and keeps those the model (after ``logits_hook``) would have chosen
+        itself, plus the model's own token where they part. Every kept token is the greedy choice given
+        the tokens before it. The int8 model's logits depend a little on what is fed with them, so the
+        prompt pass and any close call (``MIN_DRAFT_MARGIN``) are run alone, as they would be without drafts."""
         if self._session is None:
             raise NotLoadedError(f"{self.name}: call load() first")
         start = time.perf_counter()
@@ -97,30 +108,51 @@ class OnnxCausalLM:
         layers, heads, dim = self._kv
         past = {f"past_key_values.{i}.{kind}": np.zeros((1, heads, 0, dim), np.float32)
                 for i in range(layers) for kind in ("key", "value")}
-        step_ids, position, out_ids = ids, 0, list[int]()
-        first_token_s, reason = 0.0, "max_tokens"
-        for _ in range(max_tokens):
+        pending, position, out_ids = ids, 0, list[int]()  # pending: fed next, not yet in the cache
+        first_token_s, reason, passes, alone = 0.0, "max_tokens", 0, False
+        while len(out_ids) < max_tokens and reason == "max_tokens":
+            passes += 1
+            # the prompt pass, and a close call, are fed alone: proposals fed with them change the int8 numerics
+            drafting = draft is not None and bool(out_ids) and not alone
+            proposed = draft(out_ids)[: max_tokens - len(out_ids) - 1] if draft is not None and drafting else []
+            step_ids = pending + proposed
             n = len(step_ids)
             feeds = {"input_ids": np.array([step_ids], np.int64),
                      "attention_mask": np.ones((1, position + n), np.int64),
                      "position_ids": np.arange(position, position + n, dtype=np.int64)[None, :], **past}
             logits, *presents = self._session.run(None, feeds)
-            past = {name: value for name, value in zip(past, presents)}
-            position += n
-            next_logits = np.array(logits[0, -1], dtype=np.float32)
-            if logits_hook is not None:
-                logits_hook(out_ids, next_logits)
-            token = int(next_logits.argmax())
-            if not first_token_s:
-                first_token_s = time.perf_counter() - start
-            if token in self._stop_ids:
-                reason = "eos"
+            kept, alone = 0, False  # kept: proposed tokens the model agreed with
+            for row in range(len(pending) - 1, n):
+                next_logits = np.array(logits[0, row], dtype=np.float32)
+                if logits_hook is not None:
+                    logits_hook(out_ids, next_logits)
+                if proposed and _margin(next_logits) < MIN_DRAFT_MARGIN:
+                    alone = True  # decide this position in a one-token pass, as without drafts
+                    break
+                token = int(next_logits.argmax())
+                if not first_token_s:
+                    first_token_s = time.perf_counter() - start
+                if token in self._stop_ids:
+                    reason = "eos"
+                    break
+                out_ids.append(token)
+                if len(out_ids) >= max_tokens:
+                    break
+                if row + 1 < n and token == step_ids[row + 1]:
+                    kept += 1
+                    continue
                 break
-            out_ids.append(token)
-            step_ids = [token]
-            if time.perf_counter() - start > deadline_s:
+            if reason == "max_tokens" and time.perf_counter() - start > deadline_s:
                 reason = "deadline"
-                break
+            cached = position + len(pending) + kept - alone  # drop the cache of rejected proposals (and a close call's token)
+            past = {name: value[:, :, :cached] for name, value in zip(past, presents)}
+            position, pending = cached, out_ids[-1:]
         stop: StopReason = reason  # type: ignore[assignment]
         return Generation(self.tokenizer.decode(out_ids), len(out_ids), first_token_s,
-                          time.perf_counter() - start, stop, self.name)
+                          time.perf_counter() - start, stop, self.name, passes)
+
+
+def _margin(logits: np.ndarray) -> float:
+    """Top logit minus the runner-up (``inf`` when only one token is allowed)."""
+    second, first = np.partition(logits, -2)[-2:]
+    return float(first - second)

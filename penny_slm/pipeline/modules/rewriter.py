@@ -8,6 +8,7 @@ prohibition. The guard still re-checks every rewrite (rules, tone head, code spa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ _BULLET = re.compile(r"(?m)^\* ")
 COPY_BONUS = 3.0
 """Logit bonus for continuing the copy of the source (``CopyBias``). Chosen on guard_test rows that are
 not in the rewriter's test split (0 / 3 / 6: clean unchanged 0.76 / 0.91 / 0.93, pass 0.86 / 0.86 / 0.83)."""
+DRAFT_TOKENS = 8
+"""Source tokens proposed per forward pass (prompt-lookup decoding; 0 turns it off)."""
 MAX_CANDIDATES = 8  # coffee check: how many next-best tokens to try before giving up on the position
 
 
@@ -105,6 +108,11 @@ class CopyBias:
         logits[boosted] += self.bonus
         return tokens
 
+    def draft(self, out_ids: list[int], n: int) -> list[int]:
+        """The next ``n`` source tokens after the first copy position: prompt-lookup decoding's proposal."""
+        positions = copy_positions(self.source, out_ids, self.max_match)
+        return self.source[positions[0]:positions[0] + n] if positions else []
+
 
 def copy_positions(source: list[int], out_ids: list[int], max_match: int = 8) -> list[int]:
     """Where in ``source`` the copy in progress continues: the indices right after each occurrence of the
@@ -146,12 +154,14 @@ class Rewriter:
     """Loads the ``rewriter`` artifact from the registry (checksums verified) and rewrites one response."""
 
     def __init__(self, persona: Persona | None = None, n_threads: int = 2, max_tokens: int = 200,
-                 copy_bonus: float = COPY_BONUS, flags_sentence: Callable[[str], bool] | None = None) -> None:
+                 copy_bonus: float = COPY_BONUS, flags_sentence: Callable[[str], bool] | None = None,
+                 draft_tokens: int = DRAFT_TOKENS) -> None:
         self.persona = persona or load_persona()
         self.flags_sentence = flags_sentence  # the guard's tone scorer: its flagged sentences get no copy bonus
         self.n_threads = n_threads
         self.max_tokens = max_tokens
         self.copy = CopyBias(copy_bonus)
+        self.draft_tokens = draft_tokens
         self.generator: OnnxCausalLM | None = None
         self.mask: ProhibitionMask | None = None
         self.model_version: str | None = None
@@ -184,6 +194,7 @@ class Rewriter:
         if self.flags_sentence is not None:
             self.copy.unboosted = flagged_positions(response, encoding.offsets, self.flags_sentence)
         messages = [Message("system", SYSTEM_PROMPT), Message("user", response)]
+        draft = functools.partial(self.copy.draft, n=self.draft_tokens) if self.draft_tokens else None
         generation = self.generator.chat(messages, max_tokens=self.max_tokens, deadline_s=deadline_s,
-                                         logits_hook=self.mask)
+                                         logits_hook=self.mask, draft=draft)
         return Rewrite(generation.text.strip(), generation)
