@@ -1,7 +1,7 @@
 """Dev sweep of the rewriter's copy bonus (docs/MEASUREMENTS.md, "Copy bonus").
 
 Dev rows: guard_test.jsonl rows whose text is not a rewriter_test source, so the test split stays unseen.
-Usage: python scripts/copy_bonus_sweep.py [--no-flags] 0 3 6   (needs `penny-slm models build`)
+Usage: python scripts/copy_bonus_sweep.py [--no-flags] [--draft N] 0 3 6   (needs `penny-slm models build`)
 --no-flags: the bonus also on sentences the tone scorer flags (the first version of the bonus).
 --draft N: N source tokens proposed per forward pass (prompt-lookup decoding; 0: one token per pass).
 """

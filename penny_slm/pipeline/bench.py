@@ -201,7 +201,6 @@ def _rewrite(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     """The guard's rewriter as the guard runs it (bans, copy bonus, tone flags) on the rule-fixed rewrite
     prompts, with prompt-lookup drafts and without them, interleaved in this one process: the ratio of
     total time per rewrite is the speed-up, and ``same_text`` says how often both gave the same text."""
-
     from penny_slm.pipeline.model_registry import ModelRegistry
     from penny_slm.pipeline.modules.guard import PersonalityGuard
     from penny_slm.rules.prohibitions import fix

@@ -191,8 +191,8 @@ class Rewriter:
         self.mask.bullets = bool(_BULLET.search(response))
         encoding = self.generator.tokenizer.encode(response, add_special_tokens=False)
         self.copy.source = encoding.ids
-        if self.flags_sentence is not None:
-            self.copy.unboosted = flagged_positions(response, encoding.offsets, self.flags_sentence)
+        self.copy.unboosted = (flagged_positions(response, encoding.offsets, self.flags_sentence)
+                               if self.flags_sentence is not None else frozenset())
         messages = [Message("system", SYSTEM_PROMPT), Message("user", response)]
         draft = functools.partial(self.copy.draft, n=self.draft_tokens) if self.draft_tokens else None
         generation = self.generator.chat(messages, max_tokens=self.max_tokens, deadline_s=deadline_s,
