@@ -153,6 +153,11 @@ EXTRACTION_MESSAGES = (
 EXTRACTION_KEYS: dict[str, type] = {"slang": list, "formality": float, "mood": str}
 
 
+def _rewrite_prompts(n: int) -> list[str]:
+    """``REWRITE_INPUTS`` cycled to between 4 and 12 calls (a generation is slow; 12 give a stable median)."""
+    return list((REWRITE_INPUTS * n)[: max(4, min(n, 12))])
+
+
 def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     """One generative model (a ``slm_models`` entry): load time, time to first token, tokens/s, total per call;
     for a local ONNX model also JSON extraction under constrained decoding (how often it parses, time per call)."""
@@ -168,7 +173,7 @@ def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, An
     generator = factory.get_slm(model)
     load_s = time.perf_counter() - start
     runs = [generator.chat([Message("system", SYSTEM_PROMPT), Message("user", text)], max_tokens=64, deadline_s=30)
-            for text in (REWRITE_INPUTS * n)[: max(4, min(n, 12))]]
+            for text in _rewrite_prompts(n)]
     import numpy as np
 
     result: dict[str, Any] = {
@@ -210,7 +215,7 @@ def _rewrite(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     guard.rewriter.n_threads = threads
     guard.load(ModelRegistry(cfg.models_dir()))
     rewriter, drafted = guard.rewriter, guard.rewriter.draft_tokens
-    texts = [fix(t, guard.persona)[0] for t in (REWRITE_INPUTS * n)[: max(4, min(n, 12))]]
+    texts = [fix(t, guard.persona)[0] for t in _rewrite_prompts(n)]
     runs: dict[int, list[Any]] = {drafted: [], 0: []}
     rewriter.rewrite(texts[0], deadline_s=30)
     for text in texts:

@@ -113,8 +113,7 @@ class OnnxCausalLM:
         while len(out_ids) < max_tokens and reason == "max_tokens":
             passes += 1
             # the prompt pass, and a close call, are fed alone: proposals fed with them change the int8 numerics
-            drafting = draft is not None and bool(out_ids) and not alone
-            proposed = draft(out_ids)[: max_tokens - len(out_ids) - 1] if draft is not None and drafting else []
+            proposed = draft(out_ids)[: max_tokens - len(out_ids) - 1] if draft is not None and out_ids and not alone else []
             step_ids = pending + proposed
             n = len(step_ids)
             feeds = {"input_ids": np.array([step_ids], np.int64),
