@@ -1,44 +1,46 @@
 """penny-slm: small local models around Penny's main LLM (research routing, persona guard, rewrites).
 
-The public surface is what ``__all__`` lists (pinned by tests/test_public_api.py). Names resolve lazily,
-so ``import penny_slm.rules`` stays free of onnxruntime, and nothing here imports torch.
+The public surface is what ``__all__`` lists (pinned by tests/test_public_api.py). Importing the
+package loads the runtime (onnxruntime, tokenizers, peewee), never torch, transformers or optimum.
+The library logs to the ``penny_slm`` logger and adds only a ``NullHandler``: configure logging in
+your application to see fallbacks, timeouts, discarded rewrites and dead-lettered updates.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import logging
 
-_EXPORTS = {
-    "Change": "penny_slm.results", "GuardResult": "penny_slm.results", "ResearchClassification": "penny_slm.results",
-    "ContextUpdate": "penny_slm.results", "ModuleOutcome": "penny_slm.results", "TurnResult": "penny_slm.results",
-    "SLMLayer": "penny_slm.pipeline.layer", "SLMFactory": "penny_slm.pipeline.factory",
-    "Rewriter": "penny_slm.pipeline.modules.rewriter",
-    "EndpointError": "penny_slm.errors", "GenerationError": "penny_slm.errors",
-    "Persona": "penny_slm.config", "SLMConfig": "penny_slm.config", "load_config": "penny_slm.config",
-    "load_persona": "penny_slm.config",
-    "ChecksumError": "penny_slm.errors", "ConfigError": "penny_slm.errors", "InputError": "penny_slm.errors",
-    "MissingDependencyError": "penny_slm.errors", "ModelNotFoundError": "penny_slm.errors",
-    "NotLoadedError": "penny_slm.errors", "ParityError": "penny_slm.errors", "PennySLMError": "penny_slm.errors",
-    "RegistryError": "penny_slm.errors",
-    "ModelRegistry": "penny_slm.pipeline.model_registry",
-    "PersonalityGuard": "penny_slm.pipeline.modules.guard",
-    "ResearchClassifier": "penny_slm.pipeline.modules.research",
-}
+from penny_slm.config import Persona, SLMConfig, load_config, load_persona
+from penny_slm.errors import (
+    ChecksumError,
+    ConfigError,
+    EndpointError,
+    GenerationError,
+    InputError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    NotLoadedError,
+    ParityError,
+    PennySLMError,
+    RegistryError,
+)
+from penny_slm.pipeline.factory import SLMFactory, module_from_config
+from penny_slm.pipeline.layer import SLMLayer
+from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.pipeline.modules.base import Module, TurnContext
+from penny_slm.pipeline.modules.guard import PersonalityGuard
+from penny_slm.pipeline.modules.research import ResearchClassifier
+from penny_slm.pipeline.modules.rewriter import Rewriter
+from penny_slm.results import Change, ContextUpdate, GuardResult, ModuleOutcome, ResearchClassification, TurnResult
+
+__version__ = "0.2.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
 __all__ = [
     "Change", "ChecksumError", "ConfigError", "ContextUpdate", "EndpointError", "GenerationError", "GuardResult",
-    "InputError", "MissingDependencyError", "ModelNotFoundError", "ModelRegistry", "ModuleOutcome", "NotLoadedError",
-    "ParityError", "PennySLMError", "Persona", "PersonalityGuard", "RegistryError", "ResearchClassification",
-    "ResearchClassifier", "Rewriter", "SLMConfig", "SLMFactory", "SLMLayer", "TurnResult", "load_config",
-    "load_persona",
+    "InputError", "MissingDependencyError", "Module", "ModelNotFoundError", "ModelRegistry", "ModuleOutcome",
+    "NotLoadedError", "ParityError", "PennySLMError", "Persona", "PersonalityGuard", "RegistryError",
+    "ResearchClassification", "ResearchClassifier", "Rewriter", "SLMConfig", "SLMFactory", "SLMLayer", "TurnContext",
+    "TurnResult", "__version__", "load_config", "load_persona", "module_from_config",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'penny_slm' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
-
-
-def __dir__() -> list[str]:
-    return __all__

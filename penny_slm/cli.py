@@ -11,9 +11,11 @@ import functools
 import json
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
+from penny_slm.compat import require
 from penny_slm.config import SLMConfig, load_config
 from penny_slm.errors import InputError, PennySLMError
 
@@ -28,9 +30,9 @@ def _registry(cfg: SLMConfig) -> Any:
 
 
 def _classifier(cfg: SLMConfig, threshold: float | None = None) -> Any:
-    from penny_slm.pipeline.modules.research import ResearchClassifier
+    from penny_slm.pipeline.factory import module_from_config
 
-    clf = ResearchClassifier.from_config(cfg)
+    clf = module_from_config(cfg, "research")
     if threshold is not None:
         if not 0.0 <= threshold <= 1.0:
             raise InputError(f"--threshold must be between 0 and 1, got {threshold}")
@@ -46,28 +48,7 @@ def _print_json(obj: Any) -> None:
 def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
     registry = _registry(cfg)
     if args.models_command == "build":
-        from penny_slm.export.build import SPECS, BuildSettings, build_all
-
-        seeds = {"seed": args.seed} if args.seed is not None else {}
-        settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, limit_rows=args.limit_rows, **seeds)
-        names = tuple(args.only) if args.only else ALL_ARTIFACTS
-        encoders = tuple(n for n in names if n in SPECS)
-        for outcome in build_all(registry, settings, force=args.force, names=encoders):
-            state = "up to date" if outcome.skipped else "built"
-            print(f"{outcome.name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / outcome.name}")
-        if "tone-screen" in names:
-            from penny_slm.training.tone_screen import build_tone_screen
-
-            build_tone_screen(registry, force=args.force, log=functools.partial(print, "[build]", flush=True))
-        if "smollm2-135m" in names or "rewriter" in names:
-            from penny_slm.export.build_generators import build_base_slm, build_rewriter
-
-            log = functools.partial(print, "[build]", flush=True)
-            if "smollm2-135m" in names:
-                build_base_slm(registry, force=args.force, log=log)
-            if "rewriter" in names:
-                build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)
-        return 0
+        return _build(args, registry)
     if args.models_command == "list":
         rows = []
         for name in registry.names():
@@ -89,6 +70,48 @@ def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
+def _build(args: argparse.Namespace, registry: Any) -> int:
+    """Build each requested artifact; a gate refusal or failure of one does not stop the others. Exit 0 when
+    every requested artifact has an active version at the end (a refused rebuild leaves the previous one)."""
+    from penny_slm.errors import RegistryError
+
+    require("torch")  # before anything else imports part of the training stack
+    from penny_slm.export.build import SPECS, BuildSettings, build_artifact
+
+    log = functools.partial(print, "[build]", flush=True)
+    seeds = {"seed": args.seed} if args.seed is not None else {}
+    settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, limit_rows=args.limit_rows, **seeds)
+
+    def build_one(name: str) -> None:
+        if name in SPECS:
+            outcome = build_artifact(registry, name, settings, force=args.force, log=log)
+            state = "up to date" if outcome.skipped else "built"
+            print(f"{name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / name}")
+        elif name == "tone-screen":
+            from penny_slm.training.tone_screen import build_tone_screen
+
+            build_tone_screen(registry, force=args.force, log=log)
+        elif name == "smollm2-135m":
+            from penny_slm.export.build_generators import build_base_slm
+
+            build_base_slm(registry, force=args.force, log=log)
+        else:
+            from penny_slm.export.build_generators import build_rewriter
+
+            build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)
+
+    names = tuple(args.only) if args.only else ALL_ARTIFACTS
+    for name in names:
+        try:
+            build_one(name)
+        except RegistryError as exc:  # the gate refused this build: say so, build the rest
+            print(f"penny-slm: {name}: {exc}", file=sys.stderr)
+    missing = [n for n in names if registry.active_version(n) is None]
+    if missing:
+        print(f"penny-slm: no active version of {', '.join(missing)}", file=sys.stderr)
+    return 1 if missing else 0
+
+
 def cmd_classify(args: argparse.Namespace, cfg: SLMConfig) -> int:
     _print_json(_classifier(cfg, args.threshold).predict(args.text).to_dict())
     return 0
@@ -96,9 +119,9 @@ def cmd_classify(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
 def _guard(cfg: SLMConfig, persona_path: str | None) -> Any:
     from penny_slm.config import load_persona
-    from penny_slm.pipeline.modules.guard import PersonalityGuard
+    from penny_slm.pipeline.factory import module_from_config
 
-    guard = PersonalityGuard.from_config(cfg, load_persona(persona_path))
+    guard = module_from_config(cfg, "guard", load_persona(persona_path))
     guard.load(_registry(cfg))
     return guard
 
@@ -107,7 +130,7 @@ def cmd_rewrite(args: argparse.Namespace, cfg: SLMConfig) -> int:
     from penny_slm.config import load_persona
     from penny_slm.pipeline.modules.guard import PersonalityGuard
 
-    guard = PersonalityGuard(load_persona(args.persona))  # the rewriter as the guard runs it: tone flags wired
+    guard = PersonalityGuard(persona=load_persona(args.persona))  # the rewriter as the guard runs it: tone flags wired
     rewriter, registry = guard.rewriter, _registry(cfg)
     assert rewriter is not None
     rewriter.load(registry)  # first, so a missing rewriter is the error the user sees
@@ -161,6 +184,7 @@ def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
 
 def _eval_rewriter(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    require("torch")  # the sentence embedder that scores meaning kept
     from penny_slm.export.build_generators import evaluate_rewriter_dir
     from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT
     from penny_slm.training.datasets import data_dir, file_hash
@@ -258,14 +282,21 @@ def cmd_chat(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments: one line on stderr and exit code 2, like every other bad input."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"penny-slm: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="penny-slm", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="penny-slm", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--config", help="slm_config.json overriding the packaged defaults (or $PENNY_SLM_CONFIG)")
     parser.add_argument("--models-dir", help="artifact folder (default: runtime.models_dir, or $PENNY_SLM_MODELS)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     models = sub.add_parser("models", help="build, list and roll back model artifacts")
-    msub = models.add_subparsers(dest="models_command", required=True)
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     build = msub.add_parser("build", help="train and export every missing artifact")
     build.add_argument("--force", action="store_true", help="rebuild and activate even if up to date or regressing")
     build.add_argument("--approach", action="append", choices=["frozen", "finetune"], help="training approach(es) to compare")
@@ -284,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--threshold", type=float, help="override confidence_threshold")
 
     ev = sub.add_parser("eval", help="accuracy/latency regression eval")
-    esub = ev.add_subparsers(dest="eval_command", required=True)
+    esub = ev.add_subparsers(dest="eval_command", required=True, parser_class=_Parser)
     er = esub.add_parser("research", help="evaluate the research classifier against the keyword baseline")
     er.add_argument("--data", required=True, help="JSONL of {text, needs_research, category?}")
     er.add_argument("--json", action="store_true")
@@ -339,8 +370,16 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load_config(args.config)
         return COMMANDS[args.command](args, cfg)
     except PennySLMError as exc:
-        print(f"penny-slm: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except ImportError as exc:  # an optional dependency imported directly by a training or export module
+        return _fail(f"{exc.name or exc} is not installed; this command needs the training extra: pip install -e '.[train]'")
+    except OSError as exc:  # a path the user gave that cannot be read or written
+        return _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+def _fail(message: str) -> int:
+    print(f"penny-slm: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

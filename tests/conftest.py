@@ -1,13 +1,16 @@
-"""Session fixtures: one real, small research artifact built once (frozen encoder + LR heads, ~1 min)."""
+"""Session fixtures: small real artifacts built once, and a real PostgreSQL server for the database tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from penny_slm.pipeline import db
 from penny_slm.pipeline.model_registry import ModelRegistry
+from tests.postgres import PostgresServer, binaries
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,3 +56,48 @@ def slm_registry(built_registry: ModelRegistry) -> ModelRegistry:
 
     build_base_slm(built_registry, log=lambda _msg: None)
     return built_registry
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """PostgreSQL from Debian's packages (scripts/setup.sh installs them). Missing binaries fail the run in
+    CI (CI=true) and skip the PostgreSQL half of the database tests elsewhere."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries not found; scripts/setup.sh installs them (apt-get install postgresql)")
+        pytest.skip("PostgreSQL binaries not found (run scripts/setup.sh)")
+    server = PostgresServer(bin_dir).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a database test's personality database lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'p.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
+@pytest.fixture()
+def open_store(database_url: str) -> Iterator[Callable[[], db.PersonalityDB]]:
+    """Opens (and migrates) the test's database; every store it opened is closed afterwards."""
+    opened: list[db.PersonalityDB] = []
+
+    def make() -> db.PersonalityDB:
+        store = connect(database_url)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        store.close()
+
+
+def connect(url: str) -> db.PersonalityDB:
+    """``db.connect`` for a ``sqlite:///path`` or ``postgresql://`` URL (SQLite in WAL mode, as the layer opens it)."""
+    if url.startswith("sqlite:///"):
+        return db.connect(sqlite_path=Path(url.removeprefix("sqlite:///")))
+    return db.connect(url)

@@ -102,4 +102,53 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert not any(run["torch_imported"] for run in research + guard)
     layer = out["modules"]["layer"]  # one SLMLayer turn per call, main LLM injected and excluded
     assert [r["threads"] for r in layer] == [1, 2] and all(r["slm_added_ms"]["p50"] > 0 for r in layer)
-    assert all(r["modules"] == ["research", "context", "guard"] and r["torch_imported"] is False for r in layer)
+    assert all(r["modules"] == ["context", "guard", "research"] and r["torch_imported"] is False for r in layer)
+
+
+@pytest.mark.issue(24)
+@pytest.mark.parametrize("argv", [
+    [],
+    ["classify"],
+    ["bench", "--n", "many"],
+    ["models", "build", "--only", "everything"],
+    ["--config", "/nonexistent/slm_config.json", "classify", "hi"],
+    ["eval", "research", "--data", "/nonexistent/rows.jsonl"],
+    ["eval", "research", "--data", "/"],
+    ["eval", "guard", "--data", "/nonexistent/rows.jsonl"],
+    ["classify", "hi", "--threshold", "2"],
+    ["models", "rollback", "nothing", "v1"],
+])
+def test_every_bad_input_exits_2_with_one_line(argv: list[str], tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "penny_slm.cli", "--models-dir", str(tmp_path), *argv],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("penny-slm: error: "), proc.stderr
+
+
+@pytest.mark.issue(24)
+def test_a_missing_training_extra_exits_2_with_the_install_hint(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['torch'] = None; from penny_slm.cli import main; "
+            f"sys.exit(main(['--models-dir', {str(tmp_path)!r}, 'models', 'build', '--only', 'research']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "torch is needed for this command" in proc.stderr and "pip install -e '.[train]'" in proc.stderr
+
+
+@pytest.mark.issue(24)
+def test_one_refused_artifact_does_not_stop_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """The gate refuses ``research`` (injected); ``tone-screen`` still builds, for real, after it."""
+    from penny_slm.errors import RegistryError
+    from penny_slm.export import build
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RegistryError("research v2 was stored but not activated: it fails the gate against v1 on accuracy")
+
+    monkeypatch.setattr(build, "build_artifact", refuse)
+    code = main(["--models-dir", str(tmp_path / "m"), "models", "build", "--only", "research", "--only", "tone-screen"])
+    err = capsys.readouterr().err
+    assert "research: research v2 was stored but not activated" in err and "no active version of research" in err
+    assert code == 1  # research has no active version at all
+    from penny_slm.pipeline.model_registry import ModelRegistry
+
+    assert ModelRegistry(tmp_path / "m").active_version("tone-screen") == "v1"

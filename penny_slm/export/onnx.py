@@ -30,9 +30,13 @@ def export_onnx(model: MultiHeadEncoder, out_path: Path) -> dict[str, Any]:
     onnx_config = MultiHeadOnnxConfig(model.config, task="feature-extraction")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     _, outputs = export(model, onnx_config, out_path, opset=OPSET)
-    logging.getLogger("optimum").setLevel(logging.ERROR)
+    optimum_log = logging.getLogger("optimum")
+    level = optimum_log.level
+    optimum_log.setLevel(logging.ERROR)  # its validation logs every output at INFO; restored below
     try:
         validate_model_outputs(onnx_config, model, out_path, outputs, atol=FP32_ATOL, use_subprocess=False)
     except Exception as exc:  # optimum raises AtolError/ShapeError/OutputMatchError; surface as ours
         raise ParityError(f"fp32 export does not match torch: {exc}", {}) from exc
+    finally:
+        optimum_log.setLevel(level)
     return {"opset": OPSET, "outputs": outputs, "fp32_atol": FP32_ATOL}

@@ -74,10 +74,10 @@ def _percentiles(fn: Callable[[str], object], texts: list[str] | tuple[str, ...]
 
 
 def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    from penny_slm.pipeline.factory import module_from_config
     from penny_slm.pipeline.model_registry import ModelRegistry
-    from penny_slm.pipeline.modules.research import ResearchClassifier
 
-    clf = ResearchClassifier.from_config(cfg)
+    clf = module_from_config(cfg, "research")
     clf.intra_op_threads = threads
     start = time.perf_counter()
     clf.load(ModelRegistry(cfg.models_dir()))
@@ -94,11 +94,13 @@ def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
 
 
 def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    from penny_slm.pipeline.factory import module_from_config
     from penny_slm.pipeline.model_registry import ModelRegistry
-    from penny_slm.pipeline.modules.guard import PersonalityGuard, tone_prose
+    from penny_slm.pipeline.modules.guard import tone_prose
     from penny_slm.rules.prohibitions import detect, fix
 
-    guard = PersonalityGuard.from_config(cfg, rewrite=False)  # rewrites are benched per generator below
+    guard = module_from_config(cfg, "guard")
+    guard.rewriter = None  # rewrites are benched per generator below
     guard.tone.intra_op_threads = threads
     start = time.perf_counter()
     guard.load(ModelRegistry(cfg.models_dir()))
@@ -206,11 +208,11 @@ def _rewrite(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     """The guard's rewriter as the guard runs it (bans, copy bonus, tone flags) on the rule-fixed rewrite
     prompts, with prompt-lookup drafts and without them, interleaved in this one process: the ratio of
     total time per rewrite is the speed-up, and ``same_text`` says how often both gave the same text."""
+    from penny_slm.pipeline.factory import module_from_config
     from penny_slm.pipeline.model_registry import ModelRegistry
-    from penny_slm.pipeline.modules.guard import PersonalityGuard
     from penny_slm.rules.prohibitions import fix
 
-    guard = PersonalityGuard.from_config(cfg)
+    guard = module_from_config(cfg, "guard")
     assert guard.rewriter is not None
     guard.rewriter.n_threads = threads
     guard.load(ModelRegistry(cfg.models_dir()))
@@ -270,7 +272,7 @@ def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     asyncio.run(turns())
     layer.close()
     return {"slm_added_ms": _summary_ms(added), "load_s": round(load_s, 3),
-            "modules": [m for m in ("research", "context", "guard") if m not in layer.orchestrator.get_execution_plan("x").disabled]}
+            "modules": sorted(layer.modules)}
 
 
 GENERATORS = ("smollm2-135m", "penny-rewriter")

@@ -1,9 +1,18 @@
-"""The personality database (peewee): SQLite in WAL mode by default, PostgreSQL by ``PENNY_DB_URL``.
+"""The personality database (peewee): SQLite in WAL mode by default, PostgreSQL by URL.
 
 Only ``sync.ContextSyncManager`` writes here. Tables: users, profile dimensions, slang lexicon, an
-append-only update log with provenance, profile versions (snapshots), module runs, alerts, and the
-outbox that makes queued updates durable before they are acknowledged. Schema changes are numbered
-migrations run with peewee's migrator; ``schema_version`` records which have been applied.
+append-only update log with provenance, profile versions (snapshots), module runs, alerts, dead
+letters (updates the writer could not apply, with the reason), and the outbox that makes queued
+updates durable before they are acknowledged. Schema changes are numbered migrations run with
+peewee's migrator; ``schema_version`` records which have been applied.
+
+Each :class:`PersonalityDB` owns its database and its own model classes: two layers (or two sync
+managers) on two databases in one process never see each other's rows. Nothing here is a global.
+
+Durability (SQLite): WAL with ``synchronous=NORMAL`` (the default) keeps every acknowledged update
+when the *process* is killed, but the last transactions can be lost on a power cut or OS crash;
+``runtime.database_synchronous = "full"`` survives those too, at a few ms per commit. PostgreSQL
+commits are durable with its defaults (``synchronous_commit = on``).
 """
 
 from __future__ import annotations
@@ -12,166 +21,222 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
 
 import peewee as pw
 from playhouse.migrate import SchemaMigrator, migrate
 
-database = pw.DatabaseProxy()
+from penny_slm.config import data_dir
+from penny_slm.errors import ConfigError, MissingDependencyError
+
+Synchronous = Literal["normal", "full"]
 
 
-def _now() -> datetime:
+def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Base(pw.Model):
-    class Meta:
-        database = database
+class PersonalityDB:
+    """One database and the model classes bound to it (defined per instance, see the module docstring)."""
+
+    def __init__(self, database: pw.Database) -> None:
+        self.database = database
+        self.is_sqlite = isinstance(database, pw.SqliteDatabase)
+
+        class Base(pw.Model):
+            class Meta:
+                database = self.database
+
+        class User(Base):
+            user_id = pw.CharField(primary_key=True)
+            created = pw.DateTimeField(default=utcnow)
+
+        class ProfileDimension(Base):
+            """One learned trait (formality, technical_depth, mood ...): current value and how sure we are."""
+
+            user = pw.ForeignKeyField(User, backref="dimensions", on_delete="CASCADE")
+            key = pw.CharField()
+            value = pw.TextField()  # JSON
+            confidence = pw.FloatField(default=0.0)
+            evidence_count = pw.IntegerField(default=0)
+            updated = pw.DateTimeField(default=utcnow)
+
+            class Meta:
+                indexes = ((("user", "key"), True),)
+
+        class SlangTerm(Base):
+            user = pw.ForeignKeyField(User, backref="slang", on_delete="CASCADE")
+            term = pw.CharField()
+            gloss = pw.TextField(default="")
+            first_seen = pw.DateTimeField(default=utcnow)
+            count = pw.IntegerField(default=1)
+            example = pw.TextField(default="")
+
+            class Meta:
+                indexes = ((("user", "term"), True),)
+
+        class UpdateLog(Base):
+            """Append-only: every applied change, with where it came from (the transparency log's source)."""
+
+            user = pw.ForeignKeyField(User, backref="log", on_delete="CASCADE")
+            source_module = pw.CharField()
+            message_id = pw.CharField(default="")
+            key = pw.CharField()
+            old = pw.TextField(null=True)
+            new = pw.TextField(null=True)
+            model_version = pw.CharField(default="")
+            outbox_id = pw.IntegerField(unique=True)  # the queued update this row applied (exactly once)
+            at = pw.DateTimeField(default=utcnow)
+
+        class ProfileVersion(Base):
+            user = pw.ForeignKeyField(User, backref="versions", on_delete="CASCADE")
+            version = pw.IntegerField()
+            snapshot = pw.TextField()  # JSON of every dimension
+            at = pw.DateTimeField(default=utcnow)
+
+        class ModuleRun(Base):
+            module = pw.CharField()
+            status = pw.CharField()
+            latency_ms = pw.FloatField()
+            model_version = pw.CharField(default="")
+            user_id = pw.CharField(default="")  # added by migration 1
+            at = pw.DateTimeField(default=utcnow)
+
+            class Meta:
+                table_name = "modulerun"
+
+        class ModuleRunV0(Base):
+            """``modulerun`` as first shipped; a fresh database starts here and migrates forward like an old one."""
+
+            module = pw.CharField()
+            status = pw.CharField()
+            latency_ms = pw.FloatField()
+            model_version = pw.CharField(default="")
+            at = pw.DateTimeField(default=utcnow)
+
+            class Meta:
+                table_name = "modulerun"
+
+        class Alert(Base):
+            user = pw.ForeignKeyField(User, backref="alerts", null=True, on_delete="CASCADE")
+            kind = pw.CharField()
+            severity = pw.CharField()
+            detail = pw.TextField()
+            at = pw.DateTimeField(default=utcnow)
+
+        class Outbox(Base):
+            """Queued updates, persisted before ``queue_update`` returns; ``applied`` flips in the same
+            transaction that applies the update (or dead-letters it), so a crash leaves each update
+            either fully handled or pending."""
+
+            id = pw.AutoField()  # queue order
+            idempotency_key = pw.CharField(unique=True)
+            source = pw.CharField()
+            user_id = pw.CharField()
+            payload = pw.TextField()  # JSON
+            queued = pw.DateTimeField(default=utcnow)
+            applied = pw.BooleanField(default=False, index=True)
+
+        class DeadLetter(Base):
+            """An acknowledged update the writer could not apply (added by migration 2): kept with the reason,
+            never retried by itself, never blocking the updates queued after it."""
+
+            outbox_id = pw.IntegerField(unique=True)
+            source = pw.CharField()
+            user_id = pw.CharField()
+            payload = pw.TextField()
+            reason = pw.TextField()
+            at = pw.DateTimeField(default=utcnow)
+
+        class SchemaVersion(Base):
+            version = pw.IntegerField(primary_key=True)
+            at = pw.DateTimeField(default=utcnow)
+
+        self.User, self.ProfileDimension, self.SlangTerm, self.UpdateLog = User, ProfileDimension, SlangTerm, UpdateLog
+        self.ProfileVersion, self.ModuleRun, self.Alert, self.Outbox = ProfileVersion, ModuleRun, Alert, Outbox
+        self.DeadLetter, self.SchemaVersion = DeadLetter, SchemaVersion
+        self.first_schema: list[type[pw.Model]] = [User, ProfileDimension, SlangTerm, UpdateLog, ProfileVersion,
+                                                    ModuleRunV0, Alert, Outbox]
+        """The tables as first shipped; ``migrate`` builds every database from here, so old and new ones converge."""
+
+    def write_transaction(self) -> Any:
+        """A transaction that takes SQLite's write lock when it starts (``BEGIN IMMEDIATE``): a deferred one
+        that reads, then writes, cannot upgrade its lock once another writer committed ("database is locked")."""
+        return self.database.atomic(lock_type="IMMEDIATE") if self.is_sqlite else self.database.atomic()
+
+    def writer_transaction(self) -> Any:
+        """The queue writer's transaction: as :meth:`write_transaction`, plus on PostgreSQL a transaction-scoped
+        advisory lock, so writers in several processes apply the queue one update at a time, in order."""
+        return self.write_transaction() if self.is_sqlite else _PgWriteLock(self.database)
+
+    def migrate(self) -> None:
+        with self.database.atomic():
+            if not self.database.table_exists("user"):
+                self.database.create_tables(self.first_schema)
+            self.database.create_tables([self.SchemaVersion], safe=True)  # databases from before versioning lack it
+            done = {v.version for v in self.SchemaVersion.select()}
+            migrator = SchemaMigrator.from_database(self.database)
+            for number, step in enumerate(MIGRATIONS, start=1):
+                if number not in done:
+                    step(self, migrator)
+                    self.SchemaVersion.create(version=number)
+
+    def close(self) -> None:
+        if not self.database.is_closed():
+            self.database.close()
 
 
-class User(Base):
-    user_id = pw.CharField(primary_key=True)
-    created = pw.DateTimeField(default=_now)
+WRITER_LOCK_KEY = 0x70656E6E79  # "penny": the advisory lock every PostgreSQL writer takes per transaction
 
 
-class ProfileDimension(Base):
-    """One learned trait (formality, technical_depth, mood ...): current value and how sure we are."""
+class _PgWriteLock:
+    def __init__(self, database: pw.Database) -> None:
+        self._atomic = database.atomic()
+        self._database = database
 
-    user = pw.ForeignKeyField(User, backref="dimensions", on_delete="CASCADE")
-    key = pw.CharField()
-    value = pw.TextField()  # JSON
-    confidence = pw.FloatField(default=0.0)
-    evidence_count = pw.IntegerField(default=0)
-    updated = pw.DateTimeField(default=_now)
+    def __enter__(self) -> Any:
+        tx = self._atomic.__enter__()
+        self._database.execute_sql("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK_KEY,))
+        return tx
 
-    class Meta:
-        indexes = ((("user", "key"), True),)
-
-
-class SlangTerm(Base):
-    user = pw.ForeignKeyField(User, backref="slang", on_delete="CASCADE")
-    term = pw.CharField()
-    gloss = pw.TextField(default="")
-    first_seen = pw.DateTimeField(default=_now)
-    count = pw.IntegerField(default=1)
-    example = pw.TextField(default="")
-
-    class Meta:
-        indexes = ((("user", "term"), True),)
+    def __exit__(self, *exc: Any) -> Any:
+        return self._atomic.__exit__(*exc)
 
 
-class UpdateLog(Base):
-    """Append-only: every applied change, with where it came from (the transparency log's source)."""
-
-    user = pw.ForeignKeyField(User, backref="log", on_delete="CASCADE")
-    source_module = pw.CharField()
-    message_id = pw.CharField(default="")
-    key = pw.CharField()
-    old = pw.TextField(null=True)
-    new = pw.TextField(null=True)
-    model_version = pw.CharField(default="")
-    outbox_id = pw.IntegerField(unique=True)  # the queued update this row applied (exactly once)
-    at = pw.DateTimeField(default=_now)
-
-
-class ProfileVersion(Base):
-    user = pw.ForeignKeyField(User, backref="versions", on_delete="CASCADE")
-    version = pw.IntegerField()
-    snapshot = pw.TextField()  # JSON of every dimension
-    at = pw.DateTimeField(default=_now)
-
-
-class ModuleRun(Base):
-    module = pw.CharField()
-    status = pw.CharField()
-    latency_ms = pw.FloatField()
-    model_version = pw.CharField(default="")
-    user_id = pw.CharField(default="")  # added by migration 1
-    at = pw.DateTimeField(default=_now)
-
-    class Meta:
-        table_name = "modulerun"
-
-
-class _ModuleRunV0(Base):
-    """``modulerun`` as first shipped; a fresh database starts here and migrates forward like an old one."""
-
-    module = pw.CharField()
-    status = pw.CharField()
-    latency_ms = pw.FloatField()
-    model_version = pw.CharField(default="")
-    at = pw.DateTimeField(default=_now)
-
-    class Meta:
-        table_name = "modulerun"
-
-
-class Alert(Base):
-    user = pw.ForeignKeyField(User, backref="alerts", null=True, on_delete="CASCADE")
-    kind = pw.CharField()
-    severity = pw.CharField()
-    detail = pw.TextField()
-    at = pw.DateTimeField(default=_now)
-
-
-class Outbox(Base):
-    """Queued updates, persisted before ``queue_update`` returns; ``applied`` flips in the same
-    transaction that applies the update, so a crash leaves each update either fully applied or pending."""
-
-    id = pw.AutoField()  # queue order
-    idempotency_key = pw.CharField(unique=True)
-    source = pw.CharField()
-    user_id = pw.CharField()
-    payload = pw.TextField()  # JSON
-    queued = pw.DateTimeField(default=_now)
-    applied = pw.BooleanField(default=False, index=True)
-
-
-class SchemaVersion(Base):
-    version = pw.IntegerField(primary_key=True)
-    at = pw.DateTimeField(default=_now)
-
-
-TABLES = [User, ProfileDimension, SlangTerm, UpdateLog, ProfileVersion, ModuleRun, Alert, Outbox, SchemaVersion]
-
-Migration = Callable[[SchemaMigrator], list[object]]
+Migration = Callable[[PersonalityDB, SchemaMigrator], None]
 MIGRATIONS: list[Migration] = [
     # 1: module runs record which user they served (added after the first schema shipped)
-    lambda m: [m.add_column("modulerun", "user_id", pw.CharField(default=""))],
+    lambda store, m: migrate(m.add_column("modulerun", "user_id", pw.CharField(default=""))),
+    # 2: dead letters: updates the writer could not apply no longer stop it
+    lambda store, m: store.database.create_tables([store.DeadLetter]),
 ]
 
 
 def default_sqlite_path() -> Path:
-    """``$PENNY_DATA_DIR`` or ``$XDG_DATA_HOME/penny`` (``~/.local/share/penny``): one per OS user."""
-    base = os.environ.get("PENNY_DATA_DIR") or Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "penny"
-    return Path(base) / "personality.db"
+    """``personality.db`` in the data folder (``$PENNY_DATA_DIR``, else ``$XDG_DATA_HOME/penny``): one per OS user."""
+    return data_dir() / "personality.db"
 
 
-def connect(url: str | None = None, sqlite_path: Path | None = None) -> pw.Database:
-    """Open (and migrate) the database: ``url`` or ``$PENNY_DB_URL`` (postgresql://...), else SQLite in WAL mode."""
+def connect(url: str | None = None, sqlite_path: Path | None = None, *, synchronous: Synchronous = "normal") -> PersonalityDB:
+    """Open (and migrate) a database of its own: ``url`` or ``$PENNY_DB_URL`` (postgresql://...), else SQLite in WAL mode."""
     url = url or os.environ.get("PENNY_DB_URL")
+    if synchronous not in ("normal", "full"):
+        raise ConfigError("runtime -> database_synchronous", f"{synchronous!r} must be 'normal' or 'full'")
     if url:
         from playhouse.db_url import connect as connect_url
 
-        db: pw.Database = connect_url(url)
+        if url.startswith(("postgres://", "postgresql://")):
+            try:
+                import psycopg2  # noqa: F401
+            except ImportError as exc:
+                raise MissingDependencyError("PostgreSQL needs psycopg2; install it with: pip install -e '.[postgres]'") from exc
+        database: pw.Database = connect_url(url)
     else:
         path = sqlite_path or default_sqlite_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = pw.SqliteDatabase(str(path), check_same_thread=False, timeout=30, pragmas={
-            "journal_mode": "wal", "synchronous": "normal", "foreign_keys": 1, "busy_timeout": 30000})
-    database.initialize(db)
-    db.connect(reuse_if_open=True)
-    _migrate(db)
-    return db
-
-
-def _migrate(db: pw.Database) -> None:
-    with db.atomic():
-        if not db.table_exists("user"):
-            db.create_tables([t if t is not ModuleRun else _ModuleRunV0 for t in TABLES])
-        db.create_tables([SchemaVersion], safe=True)  # databases from before versioning lack it
-        done = {v.version for v in SchemaVersion.select()}
-        migrator = SchemaMigrator.from_database(db)
-        for number, step in enumerate(MIGRATIONS, start=1):
-            if number not in done:
-                migrate(*step(migrator))
-                SchemaVersion.create(version=number)
+        database = pw.SqliteDatabase(str(path), check_same_thread=False, timeout=30, pragmas={
+            "journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 1, "busy_timeout": 30000})
+    store = PersonalityDB(database)
+    database.connect(reuse_if_open=True)
+    store.migrate()
+    return store

@@ -4,6 +4,8 @@
   import side effect). Third parties add entries through the entry-point groups
   ``penny_slm.adapters`` and ``penny_slm.modules``.
 - Adding a model is a config entry in ``slm_models``; the adapter's ``__init__`` is its schema.
+- Adding a module is one class (``modules.base.Module``) plus one ``models`` block; the module's
+  ``__init__`` is the block's schema (:func:`build_modules`).
 - :class:`SLMFactory` hands out one shared, lazily loaded instance per model name, unloads idle
   ones, and keeps the total size of loaded local models under ``resource_management.max_memory_mb``.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+import typing
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +22,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from penny_slm.config import SLMConfig
+from penny_slm.config import ENTRY_KEYS as MODULE_ENTRY_KEYS
+from penny_slm.config import ModuleEntry, Persona, SLMConfig, coerce_value
 from penny_slm.errors import ConfigError, ModelNotFoundError, RegistryError
 from penny_slm.pipeline.model_registry import ModelRegistry
 
@@ -54,16 +58,18 @@ _populated = False
 _populate_lock = threading.Lock()
 
 
-def populate() -> None:
-    """Register the built-ins, then any entry points (spaCy's ``register_factories()`` pattern)."""
+def populate(*, rescan: bool = False) -> None:
+    """Register the built-ins, then any entry points (spaCy's ``register_factories()`` pattern).
+    ``rescan`` looks at the entry points again (a package installed after the first lookup)."""
     global _populated
     with _populate_lock:
-        if _populated:
+        if _populated and not rescan:
             return
         _populated = True
         from penny_slm.pipeline.adapters.onnx_causal import OnnxCausalLM
         from penny_slm.pipeline.adapters.onnx_encoder import OnnxEncoder
         from penny_slm.pipeline.adapters.openai_compat import OpenAICompatible
+        from penny_slm.pipeline.modules.context import ContextTracker
         from penny_slm.pipeline.modules.guard import PersonalityGuard
         from penny_slm.pipeline.modules.research import ResearchClassifier
 
@@ -71,10 +77,56 @@ def populate() -> None:
         adapters.register("onnx-causal")(OnnxCausalLM)
         adapters.register("openai-compatible")(OpenAICompatible)
         modules.register("research")(ResearchClassifier)
+        modules.register("context")(ContextTracker)
         modules.register("guard")(PersonalityGuard)
         for group, registry in (("penny_slm.adapters", adapters), ("penny_slm.modules", modules)):
             for ep in entry_points(group=group):
                 registry.register(ep.name)(ep.load())
+
+
+def _injected(cfg: SLMConfig, persona: Persona | None) -> dict[str, Any]:
+    """What the layer hands every module that asks for it by parameter name (never a config key)."""
+    return {"persona": persona, "execution_providers": cfg.execution_providers(),
+            "intra_op_threads": cfg.runtime.intra_op_threads, "generator_threads": cfg.resource_management.cpu_threads}
+
+
+def build_module(cfg: SLMConfig, entry: ModuleEntry, persona: Persona | None = None) -> Any:
+    """The module a ``models`` block describes, constructed (not loaded). Its settings are checked against
+    the module's ``__init__``: an unknown key names the valid ones, a wrong type or range names the path."""
+    cls = modules.get(entry.module)
+    where = f"models -> {entry.block}"
+    params = inspect.signature(cls).parameters
+    injected = _injected(cfg, persona)
+    valid = sorted(p for p in params if p not in injected and p != "self")
+    hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    kwargs: dict[str, Any] = {}
+    for key, value in entry.options.items():
+        if key not in valid:
+            raise ConfigError(f"{where} -> {key}", f"unknown key; valid keys: {', '.join([*MODULE_ENTRY_KEYS, *valid])}")
+        kwargs[key] = coerce_value(hints.get(key, type(value)), value, f"{where} -> {key}")
+    kwargs.update({k: v for k, v in injected.items() if k in params and v is not None})
+    return cls(**kwargs)
+
+
+def module_from_config(cfg: SLMConfig, module: str, persona: Persona | None = None) -> Any:
+    """The module ``module`` (a registered name) as its ``models`` block configures it, or with its defaults
+    when no block builds it: for commands that use one module on its own (classify, guard, eval, bench)."""
+    return build_module(cfg, cfg.module_entry(module) or ModuleEntry(module, module), persona)
+
+
+def build_modules(cfg: SLMConfig, persona: Persona | None = None) -> list[tuple[ModuleEntry, Any]]:
+    """Every enabled ``models`` block as ``(entry, module)``, in config order. Two blocks may not build the
+    same module: a turn's outcomes are keyed by module name."""
+    built: list[tuple[ModuleEntry, Any]] = []
+    for entry in cfg.module_entries():
+        if not entry.enabled:
+            continue
+        module = build_module(cfg, entry, persona)
+        taken = [e.block for e, m in built if m.name == module.name]
+        if taken:
+            raise ConfigError(f"models -> {entry.block}", f"module '{module.name}' is already built by models -> {taken[0]}")
+        built.append((entry, module))
+    return built
 
 
 ENTRY_KEYS = ("adapter", "artifact")
@@ -108,11 +160,11 @@ class SLMInfo:
 class SLMFactory:
     """``register_slm`` / ``get_slm`` / ``list_available`` as in the framework, over ``slm_models``."""
 
-    def __init__(self, cfg: SLMConfig, registry: ModelRegistry | None = None, *, idle_unload_s: float = 600.0) -> None:
+    def __init__(self, cfg: SLMConfig, registry: ModelRegistry | None = None) -> None:
         self.cfg = cfg
         self.registry = registry or ModelRegistry(cfg.models_dir())
         self.entries: dict[str, dict[str, Any]] = {k: dict(v) for k, v in cfg.slm_models.items()}
-        self.idle_unload_s = idle_unload_s
+        self.idle_unload_s = cfg.runtime.idle_unload_s if cfg.resource_management.adaptive_scheduling else None
         self.max_memory_mb = cfg.resource_management.max_memory_mb
         self._loaded: dict[str, Any] = {}
         self._last_used: dict[str, float] = {}
@@ -154,8 +206,10 @@ class SLMFactory:
                 size = sum(f.stat().st_size for f in path.glob("*.onnx")) / 1e6
                 self._make_room(size)
                 self._sizes_mb[name] = size
-            if "name" in inspect.signature(cls).parameters:
-                kwargs["name"] = name
+            params = inspect.signature(cls).parameters
+            defaults = {"name": name, "providers": self.cfg.execution_providers(),
+                        "n_threads": self.cfg.resource_management.cpu_threads}
+            kwargs.update({k: v for k, v in defaults.items() if k in params and k not in kwargs})
             instance = cls(**kwargs)
             instance.load()
             self._loaded[name] = instance
@@ -172,7 +226,10 @@ class SLMFactory:
         self._last_used.pop(name, None)
 
     def unload_idle(self, now: float | None = None) -> list[str]:
-        """Drop models unused for ``idle_unload_s``; returns their names. Call it from a housekeeping loop."""
+        """Drop models unused for ``runtime.idle_unload_s`` (never, with ``adaptive_scheduling`` off); returns
+        their names. The layer calls it after every turn."""
+        if self.idle_unload_s is None:
+            return []
         now = time.monotonic() if now is None else now
         with self._lock:
             idle = [n for n, t in self._last_used.items() if now - t >= self.idle_unload_s]

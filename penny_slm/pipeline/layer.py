@@ -1,21 +1,36 @@
 """SLMLayer: the one call Penny makes per turn. ``await layer.process(user_id, message)`` → ``TurnResult``.
 
-normalize → research classifier ∥ context step (thread pool, deadlines, fallbacks) → research provider
-if needed → dynamic system prompt → main LLM (an ``slm_models`` entry: local SmolLM2 by default) →
-personality guard → profile updates through the sync manager (the only DB writer).
+normalize → profile read → pre-LLM modules (planned from ``requires``/``provides``; research ∥ context
+by default) → live search if research says so → dynamic system prompt → main LLM (an injected
+callable, or an ``slm_models`` entry: local SmolLM2 by default) → post-LLM modules (the guard) →
+profile updates through the sync manager (the only database writer).
 
-The context step is what can be measured honestly until the context tracker's models exist: message
-length, local hour and the classifier's topic; its ``ContextUpdate.note`` says so.
+The turn's deadline (``orchestration.total_timeout``) bounds everything Penny waits for. Each stage
+gets the smaller of its own budget and what is left, and falls back when it runs out:
+
+| stage          | budget                                                        | when it runs out                         |
+|----------------|---------------------------------------------------------------|------------------------------------------|
+| profile read   | ``PROFILE_READ_S``                                            | the prompt has no learned profile         |
+| each module    | its block's ``inference_timeout``                             | its ``fallback`` (orchestrator table)     |
+| search         | ``runtime.search_timeout``                                    | the LLM is told search failed             |
+| main LLM       | ``runtime.main_llm_timeout``, leaving the post-LLM reserve    | a short apology                           |
+| post-LLM       | its block's ``inference_timeout``                             | the guard: rules only (deterministic, ms) |
+| queue updates  | ``QUEUE_WAIT_S``                                              | the commit finishes in the background     |
+
+The post-LLM reserve is the sum of each post stage's largest ``inference_timeout``, capped at a third
+of the total, so a slow LLM still leaves the guard time to work. Blocking work (model loads,
+database reads and writes, sync callables) never runs on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
+import logging
 import time
 import uuid
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +38,33 @@ from penny_slm.config import Persona, SLMConfig, load_config, load_persona
 from penny_slm.errors import InputError
 from penny_slm.pipeline import db
 from penny_slm.pipeline.adapters.base import Message
-from penny_slm.pipeline.factory import SLMFactory
+from penny_slm.pipeline.factory import SLMFactory, build_modules
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.pipeline.modules.guard import PersonalityGuard
-from penny_slm.pipeline.modules.research import ResearchClassifier
-from penny_slm.pipeline.orchestrator import SLMOrchestrator, SLMTask
-from penny_slm.pipeline.prompt import build_system_prompt
-from penny_slm.pipeline.research_provider import NoResearchProvider, ResearchProvider, SearxngProvider
+from penny_slm.pipeline.modules.base import TurnContext
+from penny_slm.pipeline.modules.context import MARKER_CONFIDENCE
+from penny_slm.pipeline.orchestrator import SLMOrchestrator, SLMTask, plan_stages
+from penny_slm.pipeline.prompt import build_system_prompt, render_notes
+from penny_slm.pipeline.research_provider import FAILED_NOTICE, NoResearchProvider, ResearchNotes, ResearchProvider, SearxngProvider
 from penny_slm.pipeline.sync import ContextSyncManager
 from penny_slm.results import ContextUpdate, ModuleOutcome, TurnResult
 from penny_slm.rules.normalize import normalize
 
-LLMCall = Callable[[str, str], str]
-"""``llm(system_prompt, message) -> response``: inject one to use Penny's own client instead of ``main_llm``."""
+LLMCall = Callable[[str, str], str | Awaitable[str]]
+"""``llm(system_prompt, message) -> response``, sync or async: inject one to use Penny's own client instead of ``main_llm``."""
+SearchCall = Callable[[str, float], str | ResearchNotes | Awaitable[str | ResearchNotes]]
+"""``research(query, deadline_s) -> text or ResearchNotes``, sync or async: inject Penny's own search."""
 
 LLM_APOLOGY = "Sorry, I couldn't reach my main model just now. Ask me again in a moment."
-CONTEXT_NOTE = "context tracker models not built yet: only message length, local hour and topic are recorded"
-MARKER_CONFIDENCE = 0.3
-"""Measured markers (time of day, topic) are stored but are not preferences: below the prompt builder's 0.5
-bar, so they never reach the system prompt (the 135M local model echoes anything it is shown)."""
+PROFILE_READ_S = 1.0
+QUEUE_WAIT_S = 2.0
+LOCAL_LLM_GRACE_S = 0.5  # the local generator stops itself this long before its budget ends, to return what it has
+log = logging.getLogger(__name__)
 
 
 class SLMLayer:
     def __init__(self, cfg: SLMConfig | None = None, persona: Persona | None = None, *,
                  sqlite_path: Path | None = None, research: ResearchProvider | None = None) -> None:
+        """Builds the modules from the config (their settings are checked here, at start-up); ``load`` does the I/O."""
         self.cfg = cfg or load_config()
         self.persona = persona or load_persona()
         self.registry = ModelRegistry(self.cfg.models_dir())
@@ -55,141 +73,162 @@ class SLMLayer:
         self.sqlite_path = sqlite_path
         self.research_provider = research or (SearxngProvider(self.cfg.runtime.searxng_url) if self.cfg.runtime.searxng_url
                                               else NoResearchProvider())
-        self.classifier: ResearchClassifier | None = None
-        self.guard: PersonalityGuard | None = None
+        built = build_modules(self.cfg, self.persona)
+        self.modules: dict[str, Any] = {module.name: module for _, module in built}
+        self.timeouts: dict[str, float] = {module.name: entry.inference_timeout for entry, module in built}
+        self.plan = plan_stages(self.modules.values())
+        self.store: db.PersonalityDB | None = None
         self.sync: ContextSyncManager | None = None
 
+    @property
+    def classifier(self) -> Any:
+        """The research module, if enabled."""
+        return self.modules.get("research")
+
+    @property
+    def guard(self) -> Any:
+        """The personality guard, if enabled."""
+        return self.modules.get("guard")
+
     def load(self) -> SLMLayer:
-        """Load enabled modules only (a disabled module is never loaded), open the database, start the writer."""
-        models = self.cfg.models
-        if models.research_classifier.enabled:
-            self.classifier = ResearchClassifier.from_config(self.cfg)
-            self.classifier.load(self.registry)
-        if models.personality_guard.enabled:
-            self.guard = PersonalityGuard.from_config(self.cfg, self.persona)
-            self.guard.load(self.registry)
-        self.sync = ContextSyncManager(db.connect(self.cfg.runtime.database_url or None, self.sqlite_path))
+        """Load the enabled modules (a disabled module is never built), open this layer's own database, start the writer."""
+        for module in self.modules.values():
+            module.load(self.registry)
+        runtime = self.cfg.runtime
+        self.store = db.connect(runtime.database_url or None, self.sqlite_path,
+                                synchronous=runtime.database_synchronous)  # type: ignore[arg-type]
+        self.sync = ContextSyncManager(self.store)
         self.sync.start()
         return self
 
     def close(self) -> None:
+        """Drain the sync queue and close the database."""
         if self.sync:
             self.sync.stop()
+        if self.store:
+            self.store.close()
         self.orchestrator.close()
 
     # -- one turn ----------------------------------------------------------------------------
-    async def process(self, user_id: str, message: str, *, llm: LLMCall | None = None) -> TurnResult:
-        if self.sync is None:
-            self.load()
-        assert self.sync is not None
+    async def process(self, user_id: str, message: str, *, llm: LLMCall | None = None,
+                      research: SearchCall | None = None) -> TurnResult:
         if not isinstance(user_id, str) or not user_id.strip():
             raise InputError("user_id must be a non-empty string")
+        if self.sync is None:
+            await asyncio.to_thread(self.load)
+        assert self.sync is not None
         start = time.perf_counter()
-        timings: dict[str, float] = {}
-        turn = normalize(message)
-        message_id = uuid.uuid4().hex[:12]
         deadline = time.monotonic() + self.orchestrator.total_timeout_s
-        plan = self.orchestrator.get_execution_plan(turn.text)
-
-        research, context = await self._pre_llm(turn.text, plan.parallel, deadline)
-        timings["pre_llm"] = _ms(start)
-        topic = research.result.category if research.result else "general"
-        context = self._with_topic(context, topic)
+        timings: dict[str, float] = {}
+        turn = TurnContext(user_id, normalize(message), uuid.uuid4().hex[:12])
 
         t = time.perf_counter()
+        profile = await self._bounded("profile read", self.sync.get_latest_context, min(PROFILE_READ_S, _left(deadline)), user_id)
+        turn = dataclasses.replace(turn, profile=profile)
+        turn, pre = await self.orchestrator.run_stages(self.plan.pre, self._slots(), turn, deadline)
+        timings["pre_llm"] = _ms(t)
+
+        t = time.perf_counter()
+        research_outcome = pre.get("research")
         notes = ""
-        if research.result is not None and research.result.needs_research:
-            try:
-                notes = (await asyncio.to_thread(self.research_provider.search, turn.text, 3.0)).text
-            except Exception as exc:
-                notes = f"Live search failed ({exc}). Your knowledge may be out of date: say so."
-        profile = self.sync.get_latest_context(user_id)
+        if research_outcome is not None and research_outcome.result is not None and research_outcome.result.needs_research:
+            notes = render_notes(await self._search(turn.message.text, research, deadline))
         system_prompt = build_system_prompt(self.persona, profile, notes)
         timings["research_and_prompt"] = _ms(t)
 
         t = time.perf_counter()
-        llm_outcome = await self._llm(system_prompt, turn.original, llm)
+        llm_outcome = await self._llm(system_prompt, turn.message.original, llm, deadline)
         timings["main_llm"] = _ms(t)
 
         t = time.perf_counter()
-        guard_outcome: ModuleOutcome[Any]
         response = llm_outcome.result or LLM_APOLOGY
-        if self.guard is not None:
-            guard = self.guard
-            (guard_outcome,) = await self.orchestrator.run_sequential([SLMTask(
-                "guard", lambda: guard.predict(response), self.cfg.models.personality_guard.inference_timeout,
-                lambda reason: guard.fallback(response, reason), guard.model_version)], deadline=time.monotonic() + 60)
-        else:
-            guard_outcome = ModuleOutcome("guard", "disabled", None, 0.0)
-        final = guard_outcome.result.rewritten_response if guard_outcome.result else response
-        timings["guard"] = _ms(t)
+        turn, post = await self.orchestrator.run_stages(self.plan.post, self._slots(),
+                                                        dataclasses.replace(turn, response=response), deadline)
+        guard_outcome = post.get("guard")
+        final = guard_outcome.result.rewritten_response if guard_outcome is not None and guard_outcome.result else response
+        timings["post_llm"] = _ms(t)
 
+        outcomes = {**pre, **post}
+        context = self._with_topic(outcomes.get("context"), research_outcome)
         t = time.perf_counter()
-        self._queue_updates(user_id, message_id, context, (research, context, llm_outcome, guard_outcome))
+        await self._queue_updates(user_id, turn.message_id, context, (*outcomes.values(), llm_outcome), deadline)
         timings["queue_updates"] = _ms(t)
-        return TurnResult(user_id, turn.original, research, context, notes, system_prompt, llm_outcome,
-                          guard_outcome, final, timings, _ms(start))
+        self.factory.unload_idle()
+        return TurnResult(user_id, turn.message.original, research_outcome or _disabled("research"), context or _disabled("context"),
+                          notes, system_prompt, llm_outcome, guard_outcome or _disabled("guard"), final, timings, _ms(start),
+                          {**outcomes, "llm": llm_outcome})
 
-    async def _pre_llm(self, text: str, modules: tuple[str, ...], deadline: float) -> tuple[ModuleOutcome[Any], ModuleOutcome[Any]]:
-        tasks = []
-        if "research" in modules and self.classifier is not None:
-            clf = self.classifier
-            tasks.append(SLMTask("research", lambda: clf.predict(text), self.cfg.models.research_classifier.inference_timeout,
-                                 lambda reason: clf.fallback(text, reason), clf.model_version))
-        if "context" in modules:
-            tasks.append(SLMTask("context", lambda: _measure_context(text), self.cfg.models.context_tracker.inference_timeout,
-                                 lambda reason: ContextUpdate((), None, {}, None, None, (), f"fallback: {reason}")))
-        outcomes = {o.module: o for o in await self.orchestrator.run_parallel(tasks, deadline)}
-        skipped: ModuleOutcome[Any] = ModuleOutcome("research", "disabled", None, 0.0)
-        if not text.strip() and self.classifier is not None:  # the plan skips the model; the classifier's own empty verdict
-            skipped = ModuleOutcome("research", "ok", self.classifier.predict(text), 0.0, self.classifier.model_version)
-        return (outcomes.get("research", skipped),
-                outcomes.get("context", ModuleOutcome("context", "disabled", None, 0.0)))
+    def _slots(self) -> dict[str, tuple[Any, float]]:
+        return {name: (module, self.timeouts[name]) for name, module in self.modules.items()}
+
+    async def _bounded(self, what: str, fn: Callable[..., Any], budget_s: float, *args: Any) -> Any:
+        """``fn(*args)`` off the event loop within ``budget_s``; None (logged) if it fails or runs out."""
+        try:
+            return await self.orchestrator.call(fn, budget_s, *args)
+        except Exception as exc:
+            log.warning("%s: %s; going on without it", what, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+            return None
+
+    async def _search(self, query: str, research: SearchCall | None, deadline: float) -> ResearchNotes:
+        budget = min(self.cfg.runtime.search_timeout, _left(deadline))
+        found = await self._bounded("search", research or self.research_provider.search, budget, query, budget)
+        if found is None:
+            return ResearchNotes(notice=FAILED_NOTICE)
+        return found if isinstance(found, ResearchNotes) else ResearchNotes(text=str(found))
+
+    def _post_reserve(self) -> float:
+        reserve = sum(max(self.timeouts[name] for name in stage) for stage in self.plan.post)
+        return min(reserve, self.orchestrator.total_timeout_s / 3)
+
+    async def _llm(self, system_prompt: str, message: str, llm: LLMCall | None, deadline: float) -> ModuleOutcome[str]:
+        budget = max(0.0, min(self.cfg.runtime.main_llm_timeout, _left(deadline) - self._post_reserve()))
+        name = self.cfg.runtime.main_llm if llm is None else "injected"
+        if llm is None:
+            def call() -> str:
+                generator = self.factory.get_slm(name)
+                messages = [Message("system", system_prompt), Message("user", message)]
+                return str(generator.chat(messages, max_tokens=self.cfg.runtime.main_llm_max_tokens,
+                                          deadline_s=max(0.0, budget - LOCAL_LLM_GRACE_S)).text)
+            run: Callable[[], Any] = call
+        else:
+            run = functools.partial(llm, system_prompt, message)  # sync or async: the orchestrator awaits either
+        (outcome,) = await self.orchestrator.run_sequential(
+            [SLMTask("llm", run, budget, lambda _reason: LLM_APOLOGY, name)], deadline=time.monotonic() + budget)
+        return outcome
 
     @staticmethod
-    def _with_topic(context: ModuleOutcome[Any], topic: str) -> ModuleOutcome[Any]:
-        if context.result is None or context.status != "ok":
+    def _with_topic(context: ModuleOutcome[Any] | None, research: ModuleOutcome[Any] | None) -> ModuleOutcome[Any] | None:
+        """The research category is the turn's topic marker (stored below the prompt builder's bar)."""
+        if context is None or context.result is None or context.status != "ok":
             return context
+        topic = research.result.category if research is not None and research.result is not None else "general"
         c: ContextUpdate = context.result
         updated = dataclasses.replace(c, context_markers={**c.context_markers, "topic": topic},
                                       updates=(*c.updates, {"key": "recent_topic", "value": topic, "confidence": MARKER_CONFIDENCE}))
         return dataclasses.replace(context, result=updated)
 
-    async def _llm(self, system_prompt: str, message: str, llm: LLMCall | None) -> ModuleOutcome[str]:
-        timeout = self.cfg.runtime.main_llm_timeout
-        name = self.cfg.runtime.main_llm
-        if llm is None:
-            def call() -> str:
-                generator = self.factory.get_slm(name)
-                messages = [Message("system", system_prompt), Message("user", message)]
-                return str(generator.chat(messages, max_tokens=self.cfg.runtime.main_llm_max_tokens, deadline_s=timeout).text)
-        else:
-            def call() -> str:
-                return llm(system_prompt, message)
-        # the local generator stops itself at ``timeout``; it gets a second of grace to return what it has
-        limit = timeout + 1.0 if llm is None else timeout
-        (outcome,) = await self.orchestrator.run_sequential(
-            [SLMTask("llm", call, limit, lambda _reason: LLM_APOLOGY, name if llm is None else "injected")],
-            deadline=time.monotonic() + limit)
-        return outcome
-
-    def _queue_updates(self, user_id: str, message_id: str, context: ModuleOutcome[Any], outcomes: tuple[ModuleOutcome[Any], ...]) -> None:
+    async def _queue_updates(self, user_id: str, message_id: str, context: ModuleOutcome[Any] | None,
+                             outcomes: tuple[ModuleOutcome[Any], ...], deadline: float) -> None:
+        """One durable commit for the turn's updates, off the event loop. If it outlasts its wait (a locked
+        database), the turn returns and the commit completes in the background."""
         assert self.sync is not None
         items: list[tuple[str, dict[str, Any], str | None]] = []
-        if context.result is not None:
+        if context is not None and context.result is not None:
             items += [("context", {"kind": "dimension", "user_id": user_id, "message_id": message_id, **update},
                        f"{message_id}-ctx-{i}") for i, update in enumerate(context.result.updates)]
         items += [("orchestrator", {"kind": "module_run", "user_id": user_id, "module": o.module, "status": o.status,
                                     "latency_ms": o.latency_ms, "model_version": o.model_version or ""},
                    f"{message_id}-run-{o.module}") for o in outcomes if o.status != "disabled"]
-        self.sync.queue_updates(items)
+        await self._bounded("queue updates (the commit goes on in the background)", self.sync.queue_updates,
+                            max(0.1, min(QUEUE_WAIT_S, _left(deadline))), items)
 
 
-def _measure_context(text: str) -> ContextUpdate:
-    hour = datetime.now().hour
-    markers = {"message_chars": len(text), "message_words": len(text.split()), "local_hour": hour}
-    part = "morning" if 5 <= hour < 12 else "afternoon" if hour < 18 else "evening" if hour < 23 else "night"
-    return ContextUpdate((), None, markers, None, None, ({"key": "active_time_of_day", "value": part, "confidence": MARKER_CONFIDENCE},), CONTEXT_NOTE)
+def _disabled(module: str) -> ModuleOutcome[Any]:
+    return ModuleOutcome(module, "disabled", None, 0.0)
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def _ms(start: float) -> float:

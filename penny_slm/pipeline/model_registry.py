@@ -2,7 +2,8 @@
 
 ``models/active.json`` says which version of each name is live and keeps the activation history.
 Loading verifies every file's sha256 against the manifest. A new version becomes active only if it
-does not regress the active one's gate metrics (unless forced); ``rollback`` moves the pointer back.
+declares gate metrics and does not regress the active one's (unless forced); ``rollback`` moves the
+pointer back.
 """
 
 from __future__ import annotations
@@ -179,6 +180,10 @@ class ModelRegistry:
         target = self.root / name / version
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(staging), target)
+        if not manifest.gate_metrics and not force:
+            raise RegistryError(
+                f"{name} {version} was stored but not activated: it declares no gate metrics, so nothing shows it "
+                f"works; to activate it anyway: penny-slm models rollback {name} {version}")
         if parent is not None and not force:
             regressions = self.regressions(self.get_active_version(name), manifest)
             if regressions:

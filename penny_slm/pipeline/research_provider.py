@@ -1,7 +1,8 @@
 """Live search for messages the classifier routes to research: a SearXNG JSON client, or nothing.
 
 With no provider configured, the LLM is told plainly that its knowledge may be out of date, so it
-can say so instead of presenting stale facts as current.
+can say so instead of presenting stale facts as current. What a search returns is web text, never
+trusted: the prompt builder delimits and sanitises it (``prompt.untrusted_block``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,29 @@ from penny_slm.errors import EndpointError
 
 STALE_NOTICE = ("No live search is configured. Your knowledge may be out of date for this question: "
                 "say so, and do not present possibly stale facts as current.")
+FAILED_NOTICE = "A live search was attempted but failed. Your knowledge may be out of date for this question: say so."
+EMPTY_NOTICE = "A live search found nothing for this question. Your knowledge may be out of date: say so."
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    title: str
+    snippet: str
+    url: str
 
 
 @dataclass(frozen=True, slots=True)
 class ResearchNotes:
-    text: str  # what goes into the system prompt
-    sources: tuple[str, ...]  # URLs
+    """What a search gave: ``hits`` (web text, untrusted), ``text`` (free text from a search callable
+    Penny injects, untrusted) and ``notice`` (penny-slm's own words to the LLM, trusted)."""
+
+    hits: tuple[SearchHit, ...] = ()
+    notice: str = ""
+    text: str = ""
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return tuple(h.url for h in self.hits)
 
 
 class ResearchProvider(Protocol):
@@ -30,7 +48,7 @@ class ResearchProvider(Protocol):
 
 class NoResearchProvider:
     def search(self, query: str, deadline_s: float) -> ResearchNotes:
-        return ResearchNotes(STALE_NOTICE, ())
+        return ResearchNotes(notice=STALE_NOTICE)
 
 
 class SearxngProvider:
@@ -44,12 +62,9 @@ class SearxngProvider:
         url = f"{self.base_url}/search?{urllib.parse.urlencode({'q': query, 'format': 'json'})}"
         try:
             with urllib.request.urlopen(url, timeout=deadline_s) as response:
-                data = json.loads(response.read())
-            results = data["results"][: self.max_results]
-            lines = [f"- {r.get('title', '').strip()}: {r.get('content', '').strip()} ({r['url']})" for r in results]
+                data = json.loads(response.read(1 << 20))
+            hits = tuple(SearchHit(str(r.get("title", "")), str(r.get("content", "")), str(r["url"]))
+                         for r in data["results"][: self.max_results])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise EndpointError(f"search at {self.base_url} failed: {exc}") from exc
-        if not lines:
-            return ResearchNotes(f"A live search found nothing for this question. {STALE_NOTICE}", ())
-        return ResearchNotes("Live search results (cite them, prefer them over memory):\n" + "\n".join(lines),
-                             tuple(r["url"] for r in results))
+        return ResearchNotes(hits=hits, notice="" if hits else EMPTY_NOTICE)

@@ -77,6 +77,41 @@ def test_the_guard_output_is_clean_idempotent_and_keeps_code(guard: PersonalityG
     assert [text[a:b] for a, b in code_spans(text)] == [out[a:b] for a, b in code_spans(out)]
 
 
+# One sentence each, mixing hype with substance: trimming whole sentences cannot fix them, so the rewriter runs.
+_ONE_SENTENCE_HYPE = st.sampled_from([
+    "Oh my gosh, you absolute superstar, the tests pass now and you're amazing!!",
+    "You're a total legend, the loop was off by one so the last item was skipped, keep shining!",
+    "Wow, incredible work superstar, the index on the orders table fixed the slow query!",
+    "Honestly you're the best, use `x != y` here and the check passes, so proud of you!!",
+])
+
+
+@pytest.mark.issue(24)
+def test_the_guard_property_holds_through_the_rewriter(built_registry: ModelRegistry, slm_registry: ModelRegistry) -> None:
+    """The same properties with a generative rewriter in the loop (the base SmolLM2 in its seat, so most of
+    its rewrites are discarded and some kept): every returned text is clean and stable, code survives,
+    and the rewriter really ran."""
+    rewriting = PersonalityGuard(rewrite_timeout_s=20)
+    rewriting.load(built_registry)
+    assert rewriting.rewriter is not None
+    rewriting.rewriter.load_dir(slm_registry.load("smollm2-135m").path, "base")
+    statuses: list[str] = []
+
+    @settings(max_examples=12, deadline=None)
+    @given(st.lists(_ONE_SENTENCE_HYPE, min_size=1, max_size=2).map(" ".join))
+    def holds(text: str) -> None:
+        result = rewriting.predict(text)
+        statuses.append(result.rewrite_status)
+        out = result.rewritten_response
+        assert detect(out, rewriting.persona) == []
+        assert rewriting.predict(out).rewritten_response == out
+        assert [text[a:b] for a, b in code_spans(text)] == [out[a:b] for a, b in code_spans(out)]
+
+    holds()
+    reached = [s for s in statuses if s == "rewritten" or s.startswith("discarded: ")]
+    assert len(reached) >= 4, statuses  # the rewriter ran and its output was re-checked
+
+
 def test_a_cheerleading_sentence_with_a_number_is_not_trimmed(guard: PersonalityGuard) -> None:
     result = guard.predict("You're a total rockstar, 3 bugs fixed in 10 minutes, keep shining superstar.")
     assert "cheerleader_tone" in result.violations_detected and result.rewrite_status == NO_REWRITER
@@ -134,7 +169,7 @@ def test_bad_input_and_unloaded_use(guard: PersonalityGuard) -> None:
 
 
 def test_fallback_is_rules_only_and_says_so() -> None:
-    result = PersonalityGuard().fallback("Wow!! *grins*", "tone head timed out")
+    result = PersonalityGuard().rules_only("Wow!! *grins*", "tone head timed out")
     assert result.rewritten_response == "Wow!"
     assert result.rewrite_status == "skipped: tone head timed out; tone not checked"
 

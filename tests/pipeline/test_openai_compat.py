@@ -21,6 +21,7 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     behaviour = "ok"
     failures_left = 0
+    retry_after = 1
     requests: list[dict[str, object]]
 
 
@@ -44,6 +45,28 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, b"{}")
         if mode == "malformed":
             return self._send(200, b'{"choices": [{"mess')
+        if mode == "retry_after" and self.server.failures_left > 0:
+            self.server.failures_left -= 1
+            return self._send(429, b'{"error": "slow down"}', {"Retry-After": str(self.server.retry_after)})
+        if mode == "trickle":  # a complete-looking reply, one byte at a time, never finishing in time
+            payload = json.dumps({"choices": [{"message": {"content": "Hello." * 50}}]}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            for byte in payload:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.05)
+            return None
+        if mode == "trickle_stream":  # server-sent comments keep the connection busy but carry no event
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for _ in range(200):
+                self.wfile.write(b": keep-alive\n")
+                self.wfile.flush()
+                time.sleep(0.05)
+            return None
         if not body["stream"]:
             reply = {"choices": [{"message": {"content": "Hello."}, "finish_reason": "stop"}], "usage": {"completion_tokens": 2}}
             return self._send(200, json.dumps(reply).encode())
@@ -64,8 +87,10 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(0.4)
         self.wfile.write(b"data: [DONE]\n\n")
 
-    def _send(self, status: int, payload: bytes) -> None:
+    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -155,3 +180,40 @@ def test_nothing_listening_is_an_endpoint_error() -> None:
 def test_bad_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="not an http"):
         OpenAICompatible("ftp://example")
+
+
+@pytest.mark.issue(24)
+@pytest.mark.parametrize(("behaviour", "stream"), [("trickle", False), ("trickle_stream", True)])
+def test_a_server_that_trickles_bytes_is_cut_off_at_the_total_deadline(server: Server, behaviour: str, stream: bool) -> None:
+    server.behaviour = behaviour
+    start = time.perf_counter()
+    try:
+        result = client(server, stream=stream, retries=0).chat(HELLO, deadline_s=0.8)
+        assert result.stop_reason == "deadline" and result.text == ""  # a stream returns what arrived: nothing
+    except EndpointError as exc:
+        assert "deadline" in str(exc)
+    assert time.perf_counter() - start < 1.3
+
+
+@pytest.mark.issue(24)
+def test_retry_after_is_honoured_when_it_fits_the_deadline(server: Server) -> None:
+    server.behaviour, server.failures_left, server.retry_after = "retry_after", 1, 1
+    start = time.perf_counter()
+    assert client(server, retries=2).chat(HELLO, deadline_s=5).text == "Hello, there."
+    assert time.perf_counter() - start >= 1.0 and len(server.requests) == 2
+    server.requests.clear()
+    server.failures_left, server.retry_after = 1, 30
+    start = time.perf_counter()
+    with pytest.raises(EndpointError, match="HTTP 429"):
+        client(server, retries=2).chat(HELLO, deadline_s=2)
+    assert time.perf_counter() - start < 0.5 and len(server.requests) == 1  # no pointless wait past the deadline
+
+
+@pytest.mark.issue(24)
+def test_an_api_key_goes_only_over_https_or_to_loopback() -> None:
+    with pytest.raises(ConfigError, match="only over https or to a loopback"):
+        OpenAICompatible("http://api.example.com/v1", api_key_env="PENNY_TEST_KEY")
+    OpenAICompatible("https://api.example.com/v1", api_key_env="PENNY_TEST_KEY")
+    OpenAICompatible("http://127.0.0.1:8000/v1", api_key_env="PENNY_TEST_KEY")
+    OpenAICompatible("http://localhost:8000/v1", api_key_env="PENNY_TEST_KEY")
+    OpenAICompatible("http://api.example.com/v1")  # no key, nothing to leak

@@ -108,3 +108,13 @@ def test_rollback_and_unknown_version(tmp_path: Path) -> None:
 def test_missing_model_says_how_to_build(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="penny-slm models build"):
         ModelRegistry(tmp_path).load("research")
+
+
+@pytest.mark.issue(24)
+def test_a_build_that_declares_no_gate_metrics_is_never_activated_by_itself(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path / "models")
+    ungated = {**_fields(0.99), "gate_metrics": ()}
+    with pytest.raises(RegistryError, match="declares no gate metrics.*models rollback toy v1"):
+        registry.register_version(_stage(tmp_path, b"a"), ungated)
+    assert registry.active_version("toy") is None and [m.version for m in registry.list_versions("toy")] == ["v1"]
+    assert registry.register_version(_stage(tmp_path, b"b"), ungated, force=True).version == registry.active_version("toy") == "v2"

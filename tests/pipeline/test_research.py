@@ -107,7 +107,7 @@ def test_use_before_load_is_a_typed_error() -> None:
 
 
 def test_fallback_is_the_keyword_matcher() -> None:
-    result = ResearchClassifier().fallback("latest news please", "timeout after 20 ms")
+    result = ResearchClassifier().keyword_fallback("latest news please", "timeout after 20 ms")
     assert result.needs_research and result.reasoning.startswith("timeout after 20 ms; keyword matcher")
 
 

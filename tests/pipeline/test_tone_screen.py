@@ -70,7 +70,7 @@ def test_guard_works_without_a_screen(built_registry: ModelRegistry, tmp_path: P
     shutil.copytree(built_registry.root, root, ignore=shutil.ignore_patterns(SCREEN_ARTIFACT))
     active = json.loads((root / "active.json").read_text())
     (root / "active.json").write_text(json.dumps({k: v for k, v in active.items() if k != SCREEN_ARTIFACT}))
-    guard = PersonalityGuard(rewrite=False)
+    guard = PersonalityGuard(rewriter_path="")
     guard.load(ModelRegistry(root))
     assert guard.tone.screen is None and "cheerleader_tone" in guard.predict(GUSHING).violations_detected
 

@@ -41,13 +41,14 @@ class OnnxCausalLM:
         self._tokenizer: Tokenizer | None = None
         self._template: Any = None
         self._stop_ids: set[int] = set()
+        self._special: list[str] = []
         self._kv: tuple[int, int, int] = (0, 0, 0)  # layers, kv heads, head dim
 
     def load(self) -> None:
         missing = [f for f in ("model.onnx", "tokenizer.json", "config.json") if not (self.path / f).is_file()]
         if missing:
             raise ModelNotFoundError(f"{self.path} lacks {', '.join(missing)}; build it with: penny-slm models build")
-        import jinja2
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.n_threads
@@ -64,7 +65,9 @@ class OnnxCausalLM:
             (self.path / "tokenizer_config.json").read_text()).get("chat_template")
         if not source:
             raise ModelNotFoundError(f"{self.path} has no chat template (chat_template.jinja or tokenizer_config.json)")
-        self._template = jinja2.Environment(autoescape=False, keep_trailing_newline=True).from_string(source)
+        # a model folder's template is code from outside: render it sandboxed (no attribute access to internals)
+        self._template = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True).from_string(source)
+        self._special = sorted({t.content for t in self._tokenizer.get_added_tokens_decoder().values() if t.special}, key=len, reverse=True)
         self._stop_ids = {i for t in STOP_TOKENS if (i := self._tokenizer.token_to_id(t)) is not None}
         self._stop_ids.add(int(config.get("eos_token_id", 2)))
 
@@ -82,10 +85,20 @@ class OnnxCausalLM:
         return frozenset(self._stop_ids)
 
     def prompt(self, messages: list[Message]) -> str:
+        """The chat template rendered over ``messages``. Special-token strings inside a message
+        (``<|im_start|>system`` in a user's text or an LLM response) are removed first: only the
+        template may open or close a turn."""
         if self._template is None:
             raise NotLoadedError(f"{self.name}: call load() first")
-        return str(self._template.render(messages=[{"role": m.role, "content": m.content} for m in messages],
+        return str(self._template.render(messages=[{"role": m.role, "content": self.strip_special(m.content)} for m in messages],
                                          add_generation_prompt=True))
+
+    def strip_special(self, text: str) -> str:
+        """``text`` without special-token strings (repeated: removing one must not join the halves of another)."""
+        while any(token in text for token in self._special):
+            for token in self._special:
+                text = text.replace(token, "")
+        return text
 
     def chat(self, messages: list[Message], *, max_tokens: int = 160, deadline_s: float = 10.0,
              logits_hook: LogitsHook | None = None, draft: Drafter | None = None) -> Generation:

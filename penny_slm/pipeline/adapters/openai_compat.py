@@ -1,16 +1,22 @@
 """Any OpenAI-compatible chat endpoint (OpenAI, GPT-OSS via Ollama, vLLM, a llama.cpp server): Penny's main LLM.
 
-Standard library only (``http.client``): streaming over server-sent events, a per-call deadline that
-bounds the whole exchange (connect, wait and every read), retries with exponential backoff on
-connection errors, 429 and 5xx (never once a stream has started, so no text is duplicated), and
-the API key read from the environment variable the config names: keys never live in config files.
+Standard library only (``http.client``): streaming over server-sent events; a per-call deadline that
+bounds the whole exchange, retries included (a watchdog shuts the socket at the deadline, so a server
+that trickles bytes cannot hold a call past it); retries with exponential backoff on connection
+errors, 429 and 5xx, honouring ``Retry-After`` when it fits the deadline (never once a stream has
+started, so no text is duplicated). The API key is read from the environment variable the config
+names (keys never live in config files) and is sent only over HTTPS or to a loopback address.
 """
 
 from __future__ import annotations
 
+import email.utils
 import http.client
+import ipaddress
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -30,6 +36,8 @@ class OpenAICompatible:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError("base_url", f"{base_url!r} is not an http(s) URL")
+        if api_key_env and parts.scheme != "https" and not is_loopback(parts.hostname):
+            raise ConfigError("base_url", f"{base_url!r}: an API key is sent only over https or to a loopback address")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.api_key_env = api_key_env
@@ -60,7 +68,7 @@ class OpenAICompatible:
             except EndpointError as exc:
                 attempt += 1
                 retryable = exc.status is None or exc.status in RETRY_STATUSES
-                pause = self.backoff_s * 2 ** (attempt - 1)
+                pause = max(self.backoff_s * 2 ** (attempt - 1), getattr(exc, "retry_after", 0.0))
                 if getattr(exc, "stream_started", False) or not retryable or attempt > self.retries \
                         or time.perf_counter() + pause >= deadline:
                     raise
@@ -79,22 +87,27 @@ class OpenAICompatible:
             headers["Authorization"] = f"Bearer {key}"
         conn = self._connection(deadline)
         response: http.client.HTTPResponse | None = None
+        watchdog = _Watchdog(conn, deadline)
         try:
             conn.request("POST", f"{self._parts.path.rstrip('/')}/chat/completions", body, headers)
+            watchdog.start()
             response = conn.getresponse()
             if response.status != 200:
                 detail = response.read(300).decode("utf-8", "replace").strip()
-                raise EndpointError(f"{self.base_url} answered HTTP {response.status}: {detail}", response.status)
+                error = EndpointError(f"{self.base_url} answered HTTP {response.status}: {detail}", response.status)
+                error.retry_after = _retry_after(response.getheader("Retry-After"))  # type: ignore[attr-defined]
+                raise error
             if not self.stream:
                 return self._parse_whole(response.read(), start)
             return self._read_stream(response, start, deadline)
-        except TimeoutError as exc:
-            raise EndpointError(f"{self.base_url} did not answer within the deadline") from exc
-        except (ConnectionError, OSError, http.client.HTTPException) as exc:
-            if isinstance(exc, EndpointError):
-                raise
+        except EndpointError:
+            raise
+        except (TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+            if time.perf_counter() >= deadline or isinstance(exc, TimeoutError):
+                raise EndpointError(f"{self.base_url} did not answer within the deadline") from exc
             raise EndpointError(f"{self.base_url} connection failed: {exc}") from exc
         finally:
+            watchdog.cancel()
             if response is not None:
                 response.close()
             conn.close()
@@ -115,25 +128,81 @@ class OpenAICompatible:
         pieces: list[str] = []
         first = 0.0
         reason: StopReason = "eos"
-        for event in _sse_events(response):
-            if time.perf_counter() > deadline:
-                reason = "deadline"
-                break
-            if event == "[DONE]":
-                break
-            try:
-                choice = json.loads(event)["choices"][0]
-                delta = choice.get("delta", {}).get("content") or ""
-            except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-                error = EndpointError(f"{self.base_url} sent a malformed stream event: {event[:200]!r}", 200)
+        try:
+            for event in _sse_events(response):
+                if time.perf_counter() > deadline:
+                    reason = "deadline"
+                    break
+                if event == "[DONE]":
+                    break
+                try:
+                    choice = json.loads(event)["choices"][0]
+                    delta = choice.get("delta", {}).get("content") or ""
+                except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+                    error = EndpointError(f"{self.base_url} sent a malformed stream event: {event[:200]!r}", 200)
+                    error.stream_started = bool(pieces)  # type: ignore[attr-defined]
+                    raise error from exc
+                if delta:
+                    first = first or time.perf_counter() - start
+                    pieces.append(delta)
+                if choice.get("finish_reason") == "length":
+                    reason = "max_tokens"
+        except (OSError, http.client.HTTPException) as exc:
+            if time.perf_counter() < deadline:  # the connection broke: not a deadline, and text may be missing
+                error = EndpointError(f"{self.base_url} stream broke: {exc}")
                 error.stream_started = bool(pieces)  # type: ignore[attr-defined]
                 raise error from exc
-            if delta:
-                first = first or time.perf_counter() - start
-                pieces.append(delta)
-            if choice.get("finish_reason") == "length":
-                reason = "max_tokens"
+            reason = "deadline"  # the watchdog shut the socket: return what arrived
+        if reason == "eos" and time.perf_counter() >= deadline:
+            reason = "deadline"  # the watchdog's shutdown ended the stream early (no [DONE])
         return Generation("".join(pieces), len(pieces), first, time.perf_counter() - start, reason, self.model)
+
+
+class _Watchdog:
+    """Shuts the connection's socket at ``deadline`` so any blocked read returns at once. The socket is taken
+    when the request is sent: ``http.client`` hands it to the response and forgets it."""
+
+    def __init__(self, conn: http.client.HTTPConnection, deadline: float) -> None:
+        self._conn = conn
+        self._sock: socket.socket | None = None
+        self._timer = threading.Timer(max(0.0, deadline - time.perf_counter()), self._fire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._sock = self._conn.sock
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date); 0 when absent or unreadable."""
+    if not value:
+        return 0.0
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return max(0.0, when.timestamp() - time.time())
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _sse_events(response: http.client.HTTPResponse) -> Iterator[str]:

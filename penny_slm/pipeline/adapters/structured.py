@@ -3,8 +3,13 @@ validate and retry once.
 
 On the local ONNX runtime (:class:`OnnxCausalLM`) :class:`JsonMask` constrains decoding itself: at
 every step only tokens that keep the output a prefix of ``{"key": value, ...}`` (the required keys in
-order, each value of its type) may be chosen, and once the object is closed only a stop token may
-follow. The base SmolLM2, asked for a haiku, still returns the object. HTTP endpoints cannot take a
+order, each value of its type, a field with a fixed vocabulary one of its values) may be chosen, and
+once the object is closed only a stop token may follow. The mask also knows the token budget: a token
+is allowed only if the object can still be closed in the tokens left after it (:func:`closing_suffix`,
+one single-character token per character at worst, and one for the stop token), so the object closes
+and decoding stops within ``max_tokens`` whatever the model prefers, a model that keeps adding list
+items included. The base SmolLM2, asked for
+a haiku, still returns the object. HTTP endpoints cannot take a
 logit mask, so there the fallback is one retry that shows the model its own output and what was
 wrong with it. Both paths end in the same validation.
 """
@@ -13,9 +18,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache, partial
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from tokenizers import Tokenizer
@@ -107,18 +112,40 @@ def _string_list(text: str, i: int) -> int:
     return i
 
 
-VALUE_GRAMMARS: dict[type, Callable[[str, int], int]] = {str: _string, float: partial(_number, kind=float), int: partial(_number, kind=int), bool: _bool,
-                  list: _string_list}
-"""The value types a constrained object may ask for; ``list`` means a list of strings."""
+VALUE_GRAMMARS: dict[type, Callable[[str, int], int]] = {
+    str: _string, float: partial(_number, kind=float), int: partial(_number, kind=int), bool: _bool, list: _string_list}
+"""The value types a constrained object may ask for; ``list`` means a list of strings. A tuple of strings
+instead of a type means "one of these strings" (a fixed vocabulary such as the seven moods)."""
+Kind: TypeAlias = type | tuple[str, ...]
 
 
-def json_prefix(text: str, required: dict[str, type]) -> Literal["bad", "partial", "complete"]:
+def _choice(text: str, i: int, values: tuple[str, ...]) -> int:
+    """One of ``values`` as a JSON string."""
+    rest = text[i:]
+    for value in values:
+        literal = json.dumps(value)
+        if literal.startswith(rest):
+            return _MORE if len(rest) < len(literal) else i + len(literal)
+        if rest.startswith(literal):
+            return i + len(literal)
+    return _BAD
+
+
+def _grammar(kind: Kind) -> Callable[[str, int], int]:
+    return partial(_choice, values=kind) if isinstance(kind, tuple) else VALUE_GRAMMARS[kind]
+
+
+def _key_literal(n: int, key: str) -> str:
+    return ("{" if n == 0 else ", ") + json.dumps(key) + ": "
+
+
+def json_prefix(text: str, required: Mapping[str, Kind]) -> Literal["bad", "partial", "complete"]:
     """Where ``text`` stands against ``{"k1": v1, "k2": v2}`` (keys in order, canonical spacing)."""
     i = 0
     for n, (key, kind) in enumerate(required.items()):
-        i = _literal(text, i, ("{" if n == 0 else ", ") + json.dumps(key) + ": ")
+        i = _literal(text, i, _key_literal(n, key))
         if i >= 0:
-            i = VALUE_GRAMMARS[kind](text, i)
+            i = _grammar(kind)(text, i)
         if i < 0:
             return "partial" if i == _MORE else "bad"
     i = _literal(text, i, "{}" if not required else "}")
@@ -127,21 +154,107 @@ def json_prefix(text: str, required: dict[str, type]) -> Literal["bad", "partial
     return "complete" if i == len(text) else "bad"
 
 
+def _minimal(kind: Kind) -> str:
+    if isinstance(kind, tuple):
+        return json.dumps(min(kind, key=len))
+    return {str: '""', float: "0", int: "0", bool: "false", list: "[]"}[kind]
+
+
+def _new_item(items: set[str]) -> str:
+    """The shortest JSON string not already in ``items`` (list items must differ)."""
+    n = 0
+    while json.dumps("x" * n) in items:
+        n += 1
+    return json.dumps("x" * n)
+
+
+def _close_string(partial_: str, items: set[str] | None = None) -> str:
+    """Close an open JSON string (an escape in progress first); keep it distinct from ``items``."""
+    trailing = len(partial_) - len(partial_.rstrip("\\"))
+    suffix = '"' + '"' if trailing % 2 else '"'
+    extra = ""
+    while items is not None and partial_ + extra + suffix in items:
+        extra += "x"
+    return extra + suffix
+
+
+def _close_list(partial_: str) -> str:
+    if not partial_:
+        return "[]"
+    i, items = 1, set[str]()
+    while True:
+        if i == len(partial_):
+            return (_new_item(items) if items else "") + "]"
+        end = _string(partial_, i)
+        if end == _MORE:
+            return _close_string(partial_[i:], items) + "]"
+        items.add(partial_[i:end])
+        if end == len(partial_):
+            return "]"
+        i = _literal(partial_, end, ", ")
+        if i == _MORE:
+            return ", "[len(partial_) - end:] + _new_item(items) + "]"
+
+
+def _close_value(partial_: str, kind: Kind) -> str:
+    """The shortest completion of a value of ``kind`` that ``partial_`` (a valid prefix of one) begins."""
+    if isinstance(kind, tuple):
+        return min((json.dumps(v)[len(partial_):] for v in kind if json.dumps(v).startswith(partial_)), key=len)
+    if kind is str:
+        return _close_string(partial_) if partial_ else '""'
+    if kind in (int, float):
+        return "0" if not partial_ or partial_[-1] in "-." else ""
+    if kind is bool:
+        literal = "true" if partial_.startswith("t") else "false"
+        return literal[len(partial_):]
+    return _close_list(partial_)
+
+
+def closing_suffix(text: str, required: Mapping[str, Kind]) -> str:
+    """The shortest text that turns ``text`` (a valid prefix, see :func:`json_prefix`) into a complete object."""
+    items = list(required.items())
+
+    def rest(after: int) -> str:
+        return "".join(_key_literal(n, k) + _minimal(kind) for n, (k, kind) in enumerate(items) if n >= after) + "}"
+
+    if not items:
+        return "{}"[len(text):]
+    i = 0
+    for n, (key, kind) in enumerate(items):
+        literal = _key_literal(n, key)
+        j = _literal(text, i, literal)
+        if j == _MORE:
+            return literal[len(text) - i:] + _minimal(kind) + rest(n + 1)
+        end = _grammar(kind)(text, j)
+        if end == _MORE:
+            return _close_value(text[j:], kind) + rest(n + 1)
+        i = end
+    return "}"[len(text) - i:]
+
+
 class JsonMask:
-    """A ``LogitsHook`` that lets the model write only the requested JSON object, then stop.
+    """A ``LogitsHook`` that lets the model write only the requested JSON object, then stop, within
+    ``max_tokens`` tokens (see the module docstring).
 
-    Among the tokens that keep the text a valid prefix it takes the best-scored, so the model still
-    chooses every value; only the structure is forced."""
+    Among the tokens that keep the text a valid prefix that can still be closed in time it takes the
+    best-scored, so the model still chooses every value; only the structure is forced."""
 
-    def __init__(self, tokenizer: Tokenizer, required: dict[str, type], stop_ids: frozenset[int]) -> None:
-        unsupported = sorted(k for k, kind in required.items() if kind not in VALUE_GRAMMARS)
+    def __init__(self, tokenizer: Tokenizer, required: Mapping[str, Kind], stop_ids: frozenset[int], max_tokens: int = 200) -> None:
+        unsupported = sorted(k for k, kind in required.items()
+                             if not (kind in VALUE_GRAMMARS or (isinstance(kind, tuple) and kind and all(isinstance(v, str) for v in kind))))
         if unsupported:
             kinds = ", ".join(t.__name__ for t in VALUE_GRAMMARS)
-            raise InputError(f"cannot constrain JSON keys {unsupported}: value types must be one of {kinds}")
+            raise InputError(f"cannot constrain JSON keys {unsupported}: value types must be one of {kinds}, "
+                             "or a tuple of allowed strings")
         self.required = required
         self.stop_ids = stop_ids
+        self.max_tokens = max_tokens
         self._decode = tokenizer.decode
         self._pieces, self._single_chars = _vocab_pieces(tokenizer)
+        self._char_token = {self._pieces[int(i)]: int(i) for i in self._single_chars}
+        smallest = closing_suffix("", required)
+        if len(smallest) + 1 > max_tokens:
+            raise InputError(f"max_tokens={max_tokens} cannot hold the smallest such object ({len(smallest)} characters): {smallest}")
 
     def _piece(self, token: int) -> str:
         if token not in self._pieces:
@@ -150,17 +263,25 @@ class JsonMask:
 
     def __call__(self, out_ids: list[int], logits: np.ndarray) -> None:
         text = self._decode(out_ids) if out_ids else ""
-        chosen = min(self.stop_ids) if json_prefix(text, self.required) == "complete" else self._continuation(text, logits)
+        if json_prefix(text, self.required) == "complete":
+            chosen = min(self.stop_ids)
+        else:
+            chosen = self._continuation(text, logits, self.max_tokens - len(out_ids) - 2)  # this token, and the stop token
         logits[:] = -np.inf
         logits[chosen] = 0.0
 
-    def _continuation(self, text: str, logits: np.ndarray) -> int:
+    def _continuation(self, text: str, logits: np.ndarray, left_after: int) -> int:
+        """The best-scored token that keeps ``text`` a valid prefix closable in ``left_after`` more tokens."""
         top = np.argpartition(-logits, TOP_K)[:TOP_K]
         for candidates in (top[np.argsort(-logits[top])], self._single_chars[np.argsort(-logits[self._single_chars])]):
             for token in candidates.tolist():
                 piece = self._piece(token)
-                if piece and token not in self.stop_ids and json_prefix(text + piece, self.required) != "bad":
+                if piece and token not in self.stop_ids and json_prefix(text + piece, self.required) != "bad" \
+                        and len(closing_suffix(text + piece, self.required)) <= left_after:
                     return int(token)
+        closer = closing_suffix(text, self.required)  # out of room for the model's own choices: close it
+        if closer and closer[0] in self._char_token:
+            return self._char_token[closer[0]]
         raise GenerationError(f"no token continues the JSON after {text[-40:]!r}")
 
 
@@ -173,7 +294,7 @@ def _vocab_pieces(tokenizer: Tokenizer) -> tuple[dict[int, str], np.ndarray]:
     return pieces, np.array([i for i in single if len(p := pieces[i]) == 1 and " " <= p <= "~"], np.int64)
 
 
-def parse_json_object(text: str, required: dict[str, type]) -> tuple[dict[str, Any] | None, str]:
+def parse_json_object(text: str, required: Mapping[str, Kind]) -> tuple[dict[str, Any] | None, str]:
     """(the object, "") or (None, what is wrong with ``text``): the check both decoding paths end in."""
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end <= start:
@@ -188,18 +309,22 @@ def parse_json_object(text: str, required: dict[str, type]) -> tuple[dict[str, A
         if key not in obj:
             return None, f"missing key '{key}'"
         value = obj[key]
+        if isinstance(kind, tuple):
+            if value not in kind:
+                return None, f"'{key}' must be one of {', '.join(kind)}, got {value!r}"
+            continue
         ok = isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else isinstance(value, kind)
         if not ok:
             return None, f"'{key}' must be {kind.__name__}, got {type(value).__name__}"
     return obj, ""
 
 
-def chat_json(generator: Generator, messages: list[Message], required: dict[str, type], *,
+def chat_json(generator: Generator, messages: list[Message], required: Mapping[str, Kind], *,
               max_tokens: int = 200, deadline_s: float = 10.0) -> dict[str, Any]:
     """A dict with at least the ``required`` keys of the given types, or ``GenerationError``.
 
     Constrained by :class:`JsonMask` on the local ONNX runtime; elsewhere validated and retried once."""
-    hook = JsonMask(generator.tokenizer, required, generator.stop_ids) if isinstance(generator, OnnxCausalLM) else None
+    hook = JsonMask(generator.tokenizer, required, generator.stop_ids, max_tokens) if isinstance(generator, OnnxCausalLM) else None
     problem = ""
     for _ in range(2):
         generation = generator.chat(messages, max_tokens=max_tokens, deadline_s=deadline_s, logits_hook=hook)
@@ -208,7 +333,7 @@ def chat_json(generator: Generator, messages: list[Message], required: dict[str,
             return obj
         if generation.stop_reason != "eos":
             problem = f"{problem} (generation stopped at {generation.stop_reason})"
-        keys = ", ".join(f'"{k}" ({t.__name__})' for k, t in required.items())
+        keys = ", ".join(f'"{k}" ({"one of " + "/".join(t) if isinstance(t, tuple) else t.__name__})' for k, t in required.items())
         messages = [*messages, Message("assistant", generation.text),
                     Message("user", f"That was not usable ({problem}). Reply with only one JSON object with keys {keys}.")]
     raise GenerationError(f"no valid JSON after one retry: {problem}")

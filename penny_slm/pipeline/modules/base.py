@@ -1,16 +1,74 @@
-"""Shared loading for modules backed by one ONNX encoder artifact with a temperature-calibrated head."""
+"""What a module is (the :class:`Module` protocol), what it sees of a turn (:class:`TurnContext`), and the
+shared loading for modules backed by one ONNX encoder artifact with a temperature-calibrated head.
+
+Adding a module is one class satisfying :class:`Module` plus one ``models`` block in the config
+(``{"module": "<registered name>", "enabled": true, "inference_timeout": 0.5, ...its __init__ args}``);
+register the class under the entry-point group ``penny_slm.modules``. The orchestrator plans from
+``requires``/``provides``: a module that requires ``response`` runs after the main LLM, one that
+requires another module's output runs after it, the rest run in parallel before the LLM.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
 from penny_slm.errors import NotLoadedError
 from penny_slm.pipeline.adapters.onnx_encoder import OnnxEncoder
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.results import EncoderOutput
+from penny_slm.results import EncoderOutput, NormalizedText
+from penny_slm.rules.normalize import normalize
+
+TURN_INPUTS = frozenset({"normalized", "profile"})
+"""What every module may require before the main LLM; ``response`` is added after it."""
+RESPONSE = "response"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnContext:
+    """One turn as a module sees it. ``outputs`` maps each ``provides`` name of the modules that already
+    ran to their result; ``response`` is the main LLM's reply (``None`` before it); ``profile`` is the
+    user's learned profile as read at the start of the turn (``None`` when it could not be read in time);
+    ``deadline`` is the monotonic time by which the module must answer (set by the orchestrator), so a
+    module that generates text can stop its own work in time."""
+
+    user_id: str
+    message: NormalizedText
+    message_id: str = ""
+    profile: Any = None
+    response: str | None = None
+    outputs: Mapping[str, Any] = field(default_factory=dict)
+    deadline: float | None = None
+
+    @classmethod
+    def of(cls, message: str, *, response: str | None = None, user_id: str = "local") -> TurnContext:
+        """A turn for one module used on its own (CLI, eval, tests)."""
+        return cls(user_id, normalize(message), response=response)
+
+    def with_outputs(self, outputs: Mapping[str, Any]) -> TurnContext:
+        return dataclasses.replace(self, outputs={**self.outputs, **outputs})
+
+
+@runtime_checkable
+class Module(Protocol):
+    """Everything the orchestrator needs of a module. ``run`` is pure (no database writes: updates go back
+    in the result and the layer queues them); ``fallback`` is the documented safe result when ``run``
+    times out or fails, and must not fail itself."""
+
+    name: ClassVar[str]
+    requires: ClassVar[frozenset[str]]
+    provides: ClassVar[frozenset[str]]
+
+    @property
+    def model_version(self) -> str | None: ...
+    def load(self, store: ModelRegistry) -> None: ...
+    def run(self, turn: TurnContext) -> Any: ...
+    def fallback(self, turn: TurnContext, reason: str) -> Any: ...
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -22,10 +80,11 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class EncoderHeadModule:
     """``__init__`` stores settings; ``load`` does the I/O (checksummed artifact → onnxruntime session)."""
 
-    artifact: ClassVar[str]
+    default_artifact: ClassVar[str]
 
-    def __init__(self, max_tokens: int = 128, execution_providers: tuple[str, ...] = ("CPUExecutionProvider",),
+    def __init__(self, model_path: str = "", max_tokens: int = 128, execution_providers: tuple[str, ...] = ("CPUExecutionProvider",),
                  intra_op_threads: int = 1) -> None:
+        self.artifact = model_path or self.default_artifact  # the registry name this module loads
         self.max_tokens = max_tokens
         self.execution_providers = execution_providers
         self.intra_op_threads = intra_op_threads
@@ -57,3 +116,4 @@ class EncoderHeadModule:
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
+

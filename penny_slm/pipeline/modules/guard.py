@@ -15,27 +15,33 @@ seen in tests), otherwise 1 − P(cheerleader) of the returned text from the cal
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from typing import ClassVar
 
-from penny_slm.config import Persona, SLMConfig, load_persona
+from penny_slm.config import Persona, load_persona
 from penny_slm.errors import InputError
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.pipeline.modules.base import EncoderHeadModule
-from penny_slm.pipeline.modules.rewriter import REWRITER_ARTIFACT, Rewriter
+from penny_slm.pipeline.modules.base import EncoderHeadModule, TurnContext
+from penny_slm.pipeline.modules.rewriter import Rewriter
 from penny_slm.pipeline.modules.tone_screen import SCREEN_ARTIFACT, ToneScreen
 from penny_slm.results import Change, GuardResult, ViolationName
 from penny_slm.rules.prohibitions import CODE, detect, fix, sentence_spans
 
 TONE_ARTIFACT = "tone"
 NO_REWRITER = "skipped: no rewriter loaded (build it with: penny-slm models build); rule-fixed text returned"
+LENIENT = "flagged: enforcement_level is lenient, so tone is reported, not rewritten"
+RECHECK_RESERVE_S = 0.5
+"""Of the guard's time in a turn, what a rewrite leaves for the rules, the tone stage and the re-check."""
+log = logging.getLogger(__name__)
 
 
 class ToneScorer(EncoderHeadModule):
     """P(cheerleader) for a response: the linear screen where it is sure the text is clean, otherwise
     the fine-tuned, calibrated ``tone`` head (``screen = None`` means the head answers everything)."""
 
-    artifact: ClassVar[str] = TONE_ARTIFACT
+    default_artifact: ClassVar[str] = TONE_ARTIFACT
     screen: ToneScreen | None = None
 
     def load(self, store: ModelRegistry, version: str | None = None) -> None:
@@ -101,26 +107,33 @@ class PersonalityGuard:
     requires: ClassVar[frozenset[str]] = frozenset({"response"})
     provides: ClassVar[frozenset[str]] = frozenset({"guard"})
 
-    def __init__(self, persona: Persona | None = None, tone_threshold: float = 0.5, max_tokens: int = 256,
-                 execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1,
-                 rewrite: bool = True, rewrite_timeout_s: float = 5.0) -> None:
+    def __init__(self, model_path: str = "", rewriter_path: str = "rewriter", enforcement_level: str = "strict",
+                 tone_threshold: float = 0.5, max_tokens: int = 256, rewrite_timeout_s: float = 5.0, *,
+                 persona: Persona | None = None, execution_providers: tuple[str, ...] = ("CPUExecutionProvider",),
+                 intra_op_threads: int = 1, generator_threads: int = 2) -> None:
+        """``model_path``: the tone head's artifact; ``rewriter_path``: the rewriter's ("" = rules and trim only);
+        ``enforcement_level``: ``strict`` fixes tone (trim, rewrite), ``lenient`` only reports it."""
         self.persona = persona or load_persona()
         self.tone_threshold = tone_threshold
-        self.tone = ToneScorer(max_tokens, execution_providers, intra_op_threads)
-        self.rewriter: Rewriter | None = Rewriter(self.persona, flags_sentence=self.flags_cheerleading) if rewrite else None
+        self.enforcement_level = enforcement_level
+        self.tone = ToneScorer(model_path, max_tokens, execution_providers, intra_op_threads)
+        self.rewriter: Rewriter | None = (Rewriter(self.persona, n_threads=generator_threads, flags_sentence=self.flags_cheerleading,
+                                                   artifact=rewriter_path) if rewriter_path else None)
         self.rewrite_timeout_s = rewrite_timeout_s
-
-    @classmethod
-    def from_config(cls, cfg: SLMConfig, persona: Persona | None = None, rewrite: bool = True) -> PersonalityGuard:
-        # the rewrite gets most of the guard's budget; the rest is rules, tone head and the re-check
-        timeout = max(0.5, cfg.models.personality_guard.inference_timeout - 0.5)
-        return cls(persona, 0.5, 256, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads, rewrite, timeout)
 
     def load(self, store: ModelRegistry, version: str | None = None) -> None:
         """The tone head (required) and the rewriter if one is built (the guard works without it)."""
         self.tone.load(store, version)
-        if self.rewriter is not None and store.active_version(REWRITER_ARTIFACT) is not None:
+        if self.rewriter is not None and store.active_version(self.rewriter.artifact) is not None:
             self.rewriter.load(store)
+
+    def run(self, turn: TurnContext) -> GuardResult:
+        if turn.response is None:
+            raise InputError("the guard runs on the main LLM's response; this turn has none")
+        return self.predict(turn.response, deadline=turn.deadline)
+
+    def fallback(self, turn: TurnContext, reason: str) -> GuardResult:
+        return self.rules_only(turn.response or "", reason)
 
     @property
     def model_version(self) -> str | None:
@@ -134,18 +147,23 @@ class PersonalityGuard:
         rewritten, changes = fix(response, self.persona) if hits else (response, ())
         return rewritten, violations, changes
 
-    def predict(self, response: str) -> GuardResult:
+    def predict(self, response: str, deadline: float | None = None) -> GuardResult:
+        """``deadline``: the monotonic time by which the guard must answer (a rewrite stops before it)."""
         rewritten, violations, changes = self._rules(response)
         p_cheer = self.tone.p_cheerleader(rewritten)
         status = "not_needed"
-        if p_cheer >= self.tone_threshold:
+        if p_cheer >= self.tone_threshold and self.enforcement_level == "lenient":
+            violations, status = (*violations, "cheerleader_tone"), LENIENT
+        elif p_cheer >= self.tone_threshold:
             violations = (*violations, "cheerleader_tone")
             trimmed, p_after = self._trim(rewritten)
             if trimmed is not None:
                 changes = (*changes, Change("cheerleader_tone", 0, len(rewritten), rewritten, trimmed, "trim"))
                 rewritten, p_cheer, status = trimmed, p_after, "trimmed"
             elif self.rewriter is not None and self.rewriter.loaded:
-                candidate, p_after, status = self._rewrite(rewritten)
+                budget = self.rewrite_timeout_s if deadline is None else min(
+                    self.rewrite_timeout_s, deadline - time.monotonic() - RECHECK_RESERVE_S)
+                candidate, p_after, status = self._rewrite(rewritten, budget)
                 if candidate is not None:
                     changes = (*changes, Change("cheerleader_tone", 0, len(rewritten), rewritten, candidate, "slm"))
                     rewritten, p_cheer = candidate, p_after
@@ -169,14 +187,19 @@ class PersonalityGuard:
         problem, p_after = self._recheck(text, trimmed)
         return (None, 1.0) if problem else (trimmed, p_after)
 
-    def _rewrite(self, text: str) -> tuple[str | None, float, str]:
+    def _rewrite(self, text: str, budget_s: float) -> tuple[str | None, float, str]:
         """(accepted rewrite or None, its P(cheerleader), status). Every failure keeps the rule-fixed text."""
         assert self.rewriter is not None
-        result = self.rewriter.rewrite(text, deadline_s=self.rewrite_timeout_s)
+        if budget_s <= 0:
+            return None, 1.0, "skipped: no time left in the turn for a rewrite; rule-fixed text returned"
+        result = self.rewriter.rewrite(text, deadline_s=budget_s)
+        problem: str | None
         if result.generation.stop_reason != "eos":
-            return None, 1.0, f"discarded: rewrite stopped at {result.generation.stop_reason}"
-        problem, p_after = self._recheck(text, result.text)
+            problem, p_after = f"rewrite stopped at {result.generation.stop_reason}", 1.0
+        else:
+            problem, p_after = self._recheck(text, result.text)
         if problem:
+            log.info("guard: rewrite discarded (%s); rule-fixed text returned", problem)
             return None, 1.0, f"discarded: {problem}"
         return result.text, p_after, "rewritten"
 
@@ -220,7 +243,7 @@ class PersonalityGuard:
     def flags_cheerleading(self, text: str) -> bool:
         return self.tone.p_cheerleader(text) >= self.tone_threshold
 
-    def fallback(self, response: str, reason: str) -> GuardResult:
+    def rules_only(self, response: str, reason: str) -> GuardResult:
         """Rules only (no model involved): the guard's floor when the tone head times out or fails."""
         rewritten, violations, changes = self._rules(response)
         rules_clean = not detect(rewritten, self.persona)

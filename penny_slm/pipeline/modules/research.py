@@ -9,6 +9,9 @@ Decision rule (documented contract, tested in tests/pipeline/test_research.py):
   ``confidence`` is then ``p``, the probability that searching was needed.
 - Empty or whitespace-only input: ``needs_research=False``, ``confidence=1.0``, category ``general``.
 - ``fallback`` (timeout or error) is the keyword matcher, labelled as such in ``reasoning``.
+- ``needs_research`` and ``category`` never contradict each other (DESIGN.md): a research category
+  implies true and any other false. When the two heads disagree, the calibrated ``needs_research`` head
+  decides and the category becomes the most likely category on its side of the line.
 """
 
 from __future__ import annotations
@@ -17,9 +20,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from penny_slm.config import SLMConfig
-from penny_slm.pipeline.modules.base import EncoderHeadModule
-from penny_slm.results import CATEGORIES, EncoderOutput, NormalizedText, ResearchClassification
+from penny_slm.pipeline.modules.base import EncoderHeadModule, TurnContext
+from penny_slm.results import CATEGORIES, RESEARCH_CATEGORIES, Category, EncoderOutput, NormalizedText, ResearchClassification
 from penny_slm.rules.keywords import find_cue, keyword_classify
 from penny_slm.rules.normalize import normalize
 
@@ -27,20 +29,21 @@ ARTIFACT = "research"
 
 
 class ResearchClassifier(EncoderHeadModule):
-    artifact: ClassVar[str] = ARTIFACT
+    default_artifact: ClassVar[str] = ARTIFACT
     name: ClassVar[str] = "research"
     requires: ClassVar[frozenset[str]] = frozenset({"normalized"})
     provides: ClassVar[frozenset[str]] = frozenset({"research"})
 
-    def __init__(self, confidence_threshold: float = 0.6, max_tokens: int = 128,
+    def __init__(self, model_path: str = "", confidence_threshold: float = 0.6, max_tokens: int = 128,
                  execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1) -> None:
-        super().__init__(max_tokens, execution_providers, intra_op_threads)
+        super().__init__(model_path, max_tokens, execution_providers, intra_op_threads)
         self.confidence_threshold = confidence_threshold
 
-    @classmethod
-    def from_config(cls, cfg: SLMConfig) -> ResearchClassifier:
-        block = cfg.models.research_classifier
-        return cls(block.confidence_threshold, block.max_tokens, cfg.runtime.execution_providers, cfg.runtime.intra_op_threads)
+    def run(self, turn: TurnContext) -> ResearchClassification:
+        return self.predict(turn.message)
+
+    def fallback(self, turn: TurnContext, reason: str) -> ResearchClassification:
+        return self.keyword_fallback(turn.message, reason)
 
     def predict(self, message: str | NormalizedText) -> ResearchClassification:
         return self.predict_batch([message])[0]
@@ -52,7 +55,7 @@ class ResearchClassifier(EncoderHeadModule):
         outputs = dict(zip(todo, self.encode([turns[i].text for i in todo])))
         return [self._decide(t, outputs[i]) if i in outputs else self._empty() for i, t in enumerate(turns)]
 
-    def fallback(self, message: str | NormalizedText, reason: str) -> ResearchClassification:
+    def keyword_fallback(self, message: str | NormalizedText, reason: str) -> ResearchClassification:
         text = message.text if isinstance(message, NormalizedText) else normalize(message).text
         base = keyword_classify(text)
         return ResearchClassification(base.needs_research, base.confidence, f"{reason}; {base.reasoning}", base.category)
@@ -63,23 +66,29 @@ class ResearchClassifier(EncoderHeadModule):
 
     def _decide(self, turn: NormalizedText, out: EncoderOutput) -> ResearchClassification:
         p = float(self.calibrated(out.logits["research"])[1])
-        category = CATEGORIES[int(np.argmax(out.logits["category"]))]
-        label = category.replace("_", " ")
         model_says = p >= 0.5
         model_conf = p if model_says else 1.0 - p
+        needs = model_says or model_conf < self.confidence_threshold
+        category = consistent_category(np.asarray(out.logits["category"]), needs)
+        label = category.replace("_", " ")
         cue = find_cue(turn.text)
-        if model_conf < self.confidence_threshold:
-            needs, confidence = True, p
-            reasoning = (f"Unsure: looks like {label}, p(search)={p:.2f}, confidence {model_conf:.2f} is below "
-                         f"the {self.confidence_threshold:.2f} threshold, so searching to be safe.")
-        elif model_says:
-            needs, confidence = True, p
+        if not model_says and needs:
+            confidence = p
+            reasoning = (f"Unsure: p(search)={p:.2f}, confidence {model_conf:.2f} is below the "
+                         f"{self.confidence_threshold:.2f} threshold, so searching to be safe (as {label}).")
+        elif needs:
+            confidence = p
             why = f"cue '{cue[1]}'" if cue else "no time word, but the answer can change"
             reasoning = f"Looks like {label} that depends on live information ({why}); p(search)={p:.2f}."
         else:
-            needs, confidence = False, 1.0 - p
+            confidence = 1.0 - p
             why = f"'{cue[1]}' appears but the answer doesn't depend on live data" if cue else "answerable from established knowledge"
             reasoning = f"Looks like {label}, {why}; p(search)={p:.2f}."
         if out.truncated or turn.truncated:
             reasoning += f" Input was long: only the first {self.max_tokens} tokens were read."
         return ResearchClassification(needs, round(confidence, 4), reasoning, category)
+
+def consistent_category(category_logits: np.ndarray, needs_research: bool) -> Category:
+    """The most likely category on the side of the line ``needs_research`` is on, so the two never contradict."""
+    allowed = [i for i, c in enumerate(CATEGORIES) if (c in RESEARCH_CATEGORIES) == needs_research]
+    return CATEGORIES[max(allowed, key=lambda i: category_logits[i])]

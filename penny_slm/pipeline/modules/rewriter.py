@@ -155,8 +155,9 @@ class Rewriter:
 
     def __init__(self, persona: Persona | None = None, n_threads: int = 2, max_tokens: int = 200,
                  copy_bonus: float = COPY_BONUS, flags_sentence: Callable[[str], bool] | None = None,
-                 draft_tokens: int = DRAFT_TOKENS) -> None:
+                 draft_tokens: int = DRAFT_TOKENS, artifact: str = REWRITER_ARTIFACT) -> None:
         self.persona = persona or load_persona()
+        self.artifact = artifact
         self.flags_sentence = flags_sentence  # the guard's tone scorer: its flagged sentences get no copy bonus
         self.n_threads = n_threads
         self.max_tokens = max_tokens
@@ -167,11 +168,11 @@ class Rewriter:
         self.model_version: str | None = None
 
     def load(self, store: ModelRegistry, version: str | None = None) -> None:
-        artifact = store.load(REWRITER_ARTIFACT, version)
+        artifact = store.load(self.artifact, version)
         self.load_dir(artifact.path, artifact.manifest.version)
 
     def load_dir(self, path: Path, version: str) -> None:
-        self.generator = OnnxCausalLM(path, n_threads=self.n_threads, name=f"{REWRITER_ARTIFACT} {version}")
+        self.generator = OnnxCausalLM(path, n_threads=self.n_threads, name=f"{self.artifact} {version}")
         self.generator.load()
         self.mask = ProhibitionMask(self.generator, self.persona)
         self.mask.copy = self.copy
