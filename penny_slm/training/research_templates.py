@@ -5,7 +5,8 @@ slot lists add breadth (many entities, tickers, teams, cities, languages) so the
 *kind* of request rather than a handful of nouns. The test split never uses these families: it is
 hand-written separately (``research_test.jsonl``), so the test score measures generalisation.
 
-Each family is ``(category, needs_research, [templates])``; ``{slot}`` names index ``SLOTS``.
+Each family is ``(category, [templates])``; ``{slot}`` names index ``SLOTS``. ``needs_research`` follows
+from the category (the research categories are true, the rest false), as the classifier's contract says.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import random
 import re
 
+from penny_slm.results import RESEARCH_CATEGORIES
+
 SLOTS: dict[str, list[str]] = {
+    "film": ["jaws", "the godfather", "titanic", "the matrix", "spirited away", "casablanca", "pulp fiction",
+             "alien", "toy story", "the shining", "amelie", "goodfellas"],
     "coin": ["bitcoin", "ethereum", "solana", "dogecoin", "cardano", "xrp", "litecoin", "btc", "eth"],
     "stock": ["apple", "tesla", "nvidia", "amazon", "microsoft", "meta", "netflix", "AMD", "intel",
               "disney", "coca cola", "boeing", "shopify", "palantir", "TSLA", "AAPL", "NVDA"],
@@ -85,15 +90,15 @@ SLOTS: dict[str, list[str]] = {
               "change a bike tire", "keep basil alive"],
 }
 
-FAMILIES: list[tuple[str, bool, list[str]]] = [
-    ("current_events", True, [
+FAMILIES: list[tuple[str, list[str]]] = [
+    ("current_events", [
         "what's the latest on {topic}", "any news about {topic} {when}", "what happened with {topic}",
         "did {org} announce anything {when}", "update me on {topic}", "is {topic} still going on",
         "what did {org} say about {topic}", "whats new with {org} this week", "news today about {org}",
         "has {topic} been resolved yet", "give me the headlines on {topic}",
         "what's {org} up to lately", "is there any update on {topic} {when}",
     ]),
-    ("prices_markets", True, [
+    ("prices_markets", [
         "{coin} price {when}", "how much is {coin} worth {when}", "what's {stock} stock at {when}",
         "is {stock} up or down {when}", "{currency} to dollar exchange rate {when}",
         "price of {commodity} {when}", "how much does a {product} cost right now",
@@ -101,36 +106,40 @@ FAMILIES: list[tuple[str, bool, list[str]]] = [
         "current price of {stock} shares", "what's the going price for a {product} these days",
         "is {coin} crashing {when}", "how much is a {product} on sale this week",
     ]),
-    ("sports", True, [
+    ("sports", [
         "did the {team} win {when}", "score of the {team} game {when}", "when do the {team} play next",
         "is {athlete} playing {when}", "{league} standings right now", "who won the {team} match last night",
         "any injury news on {athlete}", "how did {athlete} do {when}", "{league} results {when}",
         "latest {league} transfer news", "who's leading the {league} this season",
     ]),
-    ("sports", False, [
-        "how does scoring work in the {league}", "who is the greatest {league} player of all time historically",
-        "explain the rules of the {league} playoffs format", "how long is a game in the {league}",
+    # settled sports knowledge: a rule is a concept, a past fact is general (sports means a live result)
+    ("concept_explanation", [
+        "how does scoring work in the {league}", "explain the rules of the {league} playoffs format",
+        "how long is a game in the {league}",
+    ]),
+    ("general", [
+        "who is the greatest {league} player of all time historically",
         "what position did {athlete} start their career in, historically",
     ]),
-    ("weather", True, [
+    ("weather", [
         "weather in {city} {when}", "will it rain in {city} {when}", "how hot is it in {city} {when}",
         "is it snowing in {city} {when}", "forecast for {city} {when}", "do i need a coat in {city} {when}",
         "any storms in {city} {when}", "what's the temperature in {city} {when}",
     ]),
-    ("weather", False, [
+    ("general", [  # climate is established knowledge; weather means a forecast or conditions now
         "what's the weather usually like in {city} in winter", "what's the average rainfall in {city} per year",
         "what is the best season to visit {city}, weather wise", "is {city} humid in summer generally",
     ]),
-    ("verification", True, [
+    ("verification", [
         "can you check if {claim}", "is it true that {claim}", "verify that {claim}",
         "fact check: {claim}", "look up whether {claim}", "someone told me {claim}, confirm?",
         "double-check online that {claim}", "i read that {claim}, is that real",
     ]),
-    ("verification", False, [
-        "double check my answer: {n} plus {n} is 50", "can you verify my {lang} code compiles, it's just a print",
-        "check my spelling in this sentence: i recieved the package", "check my reasoning on this logic puzzle",
-    ]),
-    ("coding", False, [
+    # checking the user's own work needs no search: it is math, coding or general, not verification
+    ("math", ["double check my answer: {n} plus {n} is 50"]),
+    ("coding", ["can you verify my {lang} code compiles, it's just a print"]),
+    ("general", ["check my spelling in this sentence: i recieved the package", "check my reasoning on this logic puzzle"]),
+    ("coding", [
         "write a {lang} function that {task}", "how do i write code that {task} in {lang}",
         "explain {concept} in {lang}", "why am i getting {error} in {lang}", "fix my {lang} code, {error}",
         "what's the idiomatic way to do {concept} in {lang}", "{lang} snippet that {task}",
@@ -138,46 +147,69 @@ FAMILIES: list[tuple[str, bool, list[str]]] = [
         "how do i install {lib} locally", "show me how to use {lib} to read a csv",
         "explain how {lib} handles state", "what is {concept}",
     ]),
-    ("coding", True, [
+    ("current_events", [  # software news: the latest release is live information
         "what's the latest version of {lib}", "is {lib} deprecated now", "did a new {lib} release come out {when}",
         "what changed in the newest {lib} release", "is the {lib} docs site down right now",
         "current stable release of {lib}?", "has {lib} announced end of life for the old version yet",
     ]),
-    ("math", False, [
+    ("math", [
         "what's {pct} of {n}", "what is {n} times {n}", "{money} minus {pct} discount, what's the final price",
         "solve {n}x + {n} = 100", "what's the square root of {n}", "how much is {pct} tip on {money}",
         "convert {n} miles to kilometers", "if the price of a {product} is {money}, how much for {n} of them",
         "what's {n} divided by {n}", "compound {money} at {pct} for {n} years", "is {n} a prime number",
         "what's the derivative of x^{n}", "average of {n}, {n} and {n}",
     ]),
-    ("concept_explanation", False, [
+    ("concept_explanation", [
         "explain {science}", "how does {science} work", "what is {science} in simple terms",
         "eli5 {science}", "why does {science} matter", "can you teach me about {science}",
         "give me a quick overview of {science}", "what's the history behind {science}",
     ]),
-    ("creative", False, [
+    ("creative", [
         "write a {poem} about {subject}", "give me a {poem} about {subject}", "make up a {poem} on {subject}",
         "write me a funny {poem} about {subject}", "i need a {poem} for my friend about {subject}",
         "brainstorm names for a podcast about {subject}", "write a {poem} about {subject} {when}",
     ]),
-    ("personal", False, [
+    ("personal", [
         "i'm feeling {feeling} about {life}", "i've been so {feeling} {when}", "feeling {feeling} lol",
         "can we talk about {life}", "i need advice about {life}", "i'm {feeling}, {life} is a lot",
         "why do i always feel {feeling} about {life}", "remember that {life} has been tough",
         "{when} was {day}", "ugh, {when} has been {day}", "{event} yesterday", "{event} this week",
         "so {event} today", "i had a {day} day today", "today {event}", "this morning {event}",
     ]),
-    ("general", False, [
+    ("general", [
         "{greeting}", "{greeting}!", "{greeting}, how are you today", "{greeting} :)", "{greeting}, what's up",
     ]),
-    ("general", False, [
+    ("general", [
         "how do i {chore}", "best way to {chore}?", "any tips to {chore}", "quick question, how to {chore}",
         "what's a good movie about {subject}", "recommend a book about {subject}",
         "what should i get my friend who likes {subject}",
     ]),
-    ("general", True, [
+    ("current_events", [  # opening hours and what is on: a live look-up
         "is the dmv in {city} open {when}", "what restaurants in {city} are open {when}",
         "what events are on in {city} {when}", "are the museums in {city} open {when}",
+    ]),
+    # the failure classes real queries showed (issue 25): conversions at today's rate, explicit look-ups,
+    # counts and rankings that change, questions to the assistant about itself, settled trivia and film
+    ("prices_markets", [
+        "convert {n} {currency} to dollars", "how many {currency} is {money}", "{n} usd in {currency}",
+        "what's {money} in {currency} right now", "exchange {n} dollars to {currency}", "{currency} to usd rate",
+    ]),
+    ("current_events", [
+        "look up {topic} for me", "search the web for {topic}", "google the latest on {topic}",
+        "can you find out what happened with {topic}", "search online: {org} announcement", "look up {org}'s latest news",
+        "how many people live in {city} now", "what's the population of {city} these days",
+        "who is the richest person in the world right now", "what's the most watched show on netflix this week",
+        "top selling {product} alternatives this year", "who is the current ceo of {org}",
+    ]),
+    ("personal", [
+        "what model are you", "are you an ai", "can you remember what i told you yesterday", "what can you do",
+        "do you have feelings", "how do you work, penny", "what should i call you", "are you better than chatgpt",
+    ]),
+    ("general", [
+        "who directed {film}", "when did {film} come out", "who played the lead in {film}",
+        "what is {film} about", "when was the eiffel tower built", "who wrote pride and prejudice",
+        "what's the capital of australia", "how tall is mount everest", "who painted the mona lisa",
+        "what year did the berlin wall fall",
     ]),
 ]
 
@@ -231,7 +263,9 @@ def _style(text: str, rng: random.Random) -> str:
         text += rng.choice([" thanks", " pls", " lol", " asap", " if you can"])
     if rng.random() < 0.2:
         text = _typo(text, rng)
-    if rng.random() < 0.15:
+    if rng.random() < 0.12:  # a voice transcript: lower case, no punctuation, a filler word
+        text = rng.choice(["", "uh ", "um ", "okay ", "hey penny "]) + re.sub(r"[^\w\s']", "", text.lower())
+    elif rng.random() < 0.15:
         before = " ".join(rng.sample(CONTEXT, rng.randint(0, 3)))
         after = " ".join(rng.sample(CONTEXT, rng.randint(0, 2)))
         text = f"{before} {text} {after}"
@@ -243,7 +277,8 @@ def generate(n_per_family: int, seed: int) -> list[dict[str, object]]:
     rng = random.Random(seed)
     rows: list[dict[str, object]] = []
     seen: set[str] = set()
-    for category, needs_research, templates in FAMILIES:
+    for category, templates in FAMILIES:
+        needs_research = category in RESEARCH_CATEGORIES
         # A family with few templates would only repeat itself; cap it by its variety.
         quota = min(n_per_family, 30 * len(templates))
         made = 0
