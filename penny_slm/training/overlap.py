@@ -25,6 +25,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from penny_slm.training import importers
+from penny_slm.training.datasets import data_dir, jsonl_objects
+from penny_slm.training.sources import TASKS, Manifest
+
 SHINGLE = 5
 THRESHOLD = 0.8
 BANDS = 20
@@ -240,14 +244,10 @@ def _near(query_norms: list[str], pending: list[int], train_norms: list[str], th
     return best
 
 
-def training_texts(manifest: Any = None) -> Iterator[TrainingText]:
+def training_texts(manifest: Manifest | None = None) -> Iterator[TrainingText]:
     """Every text an artifact trains, tunes or calibrates on: the packaged hand-written and templated files
     (research and tone train/dev/pool, the rewriter's sources and targets) and the ``train`` rows of every
-    cached public source, for every task. ``manifest``: a ``sources.Manifest`` (default: the packaged one)."""
-    from penny_slm.training import importers
-    from penny_slm.training.datasets import data_dir, jsonl_objects
-    from penny_slm.training.sources import TASKS
-
+    cached public source, for every task (``importers.rows(task, ("train",))``)."""
     data = data_dir()
     for artifact, names in (("research", ("research_train.jsonl", "research_dev.jsonl", "research_pool.jsonl")),
                             ("tone", ("tone_train.jsonl", "tone_dev.jsonl", "tone_pool.jsonl"))):
@@ -257,7 +257,6 @@ def training_texts(manifest: Any = None) -> Iterator[TrainingText]:
     for _n, obj in jsonl_objects(data / "rewriter_train.jsonl"):
         yield "rewriter", "rewriter_train.jsonl (source)", str(obj["source"])
         yield "rewriter", "rewriter_train.jsonl (target)", str(obj["target"])
-    for task in TASKS:
-        imported, _provenance = importers.rows(task, ("train",), manifest)
+    for task, (imported, _provenance) in importers.rows_by_task(TASKS, ("train",), manifest).items():
         for row in imported:
             yield task, f"source {row['source']}", str(row["text"])

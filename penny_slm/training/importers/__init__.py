@@ -103,25 +103,29 @@ def for_task(rows: Sequence[Row], task: str) -> list[Row]:
 def rows(task: str, roles: Sequence[str] = ("train",), manifest: Manifest | None = None) -> tuple[list[Row], dict[str, str]]:
     """The rows of every cached source whose role for ``task`` is in ``roles``, and what happened to each such
     source (``"used N rows"``, ``"not cached"``, ``"no importer"``), so a build can say what it trained on."""
-    if task not in TASKS:
-        raise DataSourceError("task", f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
-    bad = [r for r in roles if r not in ROLES]
-    if bad:
-        raise DataSourceError("roles", f"unknown role {bad[0]!r}; roles: {', '.join(ROLES)}")
+    return rows_by_task((task,), roles, manifest)[task]
+
+
+def rows_by_task(tasks: Sequence[str] = TASKS, roles: Sequence[str] = ("train",),
+                 manifest: Manifest | None = None) -> dict[str, tuple[list[Row], dict[str, str]]]:
+    """:func:`rows` for several tasks at once, running each source's importer once however many tasks it feeds."""
+    for given, valid, what in ((tasks, TASKS, "task"), (roles, ROLES, "role")):
+        unknown = [x for x in given if x not in valid]
+        if unknown:
+            raise DataSourceError(what, f"unknown {what} {unknown[0]!r}; {what}s: {', '.join(valid)}")
     manifest = manifest or load_manifest()
-    out: list[Row] = []
-    provenance: dict[str, str] = {}
+    out: dict[str, tuple[list[Row], dict[str, str]]] = {task: ([], {}) for task in tasks}
     for source in manifest.sources:
-        if source.role(task) not in roles:
+        mine = [task for task in tasks if source.role(task) in roles]
+        if not mine:
             continue
         state, files = status(source)
-        if files is None:
-            provenance[source.name] = state
-            continue
-        mine = for_task(import_source(source, files), task)
-        out += mine
-        provenance[source.name] = f"used {len(mine)} rows"
-    return out, provenance
+        imported = import_source(source, files) if files is not None else []
+        for task in mine:
+            task_rows = for_task(imported, task)
+            out[task][0].extend(task_rows)
+            out[task][1][source.name] = f"used {len(task_rows)} rows" if files is not None else state
+    return out
 
 
 def status(source: Source) -> tuple[str, dict[str, Path] | None]:
