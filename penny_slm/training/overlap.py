@@ -9,7 +9,7 @@ Two texts overlap when, after :func:`normalise` (NFKC, casefold, punctuation dro
 Near pairs are found with MinHash and LSH banding, then every candidate is verified with the exact Jaccard,
 so a reported pair is never an estimate. Parameters: 100 seeded hash functions (multiply-shift over a 64-bit
 hash of each shingle), 20 bands of 5 rows. A pair at Jaccard ``s`` becomes a candidate with probability
-``1 - (1 - s**5)**20``: 0.9996 at 0.8, 0.99999 at 0.85, 0.47 at 0.5 (verified away), 0.005 at 0.2.
+``1 - (1 - s**5)**20``: 0.9996 at 0.8, 0.99999 at 0.85, 0.47 at 0.5 (verified away), 0.006 at 0.2.
 """
 
 from __future__ import annotations
