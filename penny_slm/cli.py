@@ -1,12 +1,14 @@
-"""``penny-slm``: models build|list|rollback, classify, guard, eval research|guard, bench, demo.
+"""``penny-slm``: models build|list|rollback, classify, guard, eval research|guard, data fetch|list|check, bench, demo.
 
-Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr). Heavy imports
-(torch via training/export) happen only inside the commands that need them.
+Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr); ``data fetch`` exits 1
+when a requested source is not in the cache at the end, ``data check`` when it finds an overlap. Heavy
+imports (torch via training/export) happen only inside the commands that need them.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import json
 import os
@@ -212,6 +214,97 @@ def cmd_bench(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Public datasets by manifest: fill the cache, list the sources, check a file for overlap with training text."""
+    from penny_slm.training.sources import load_manifest
+
+    manifest = load_manifest(args.manifest)
+    if args.data_command == "fetch":
+        return _data_fetch(args, manifest)
+    if args.data_command == "list":
+        return _data_list(args, manifest)
+    return _data_check(args, manifest)
+
+
+def _data_fetch(args: argparse.Namespace, manifest: Any) -> int:
+    from penny_slm.training.sources import fetch
+
+    if args.from_dir and not Path(args.from_dir).is_dir():
+        raise InputError(f"--from {args.from_dir}: not a folder (expected one holding OWNER+NAME git mirrors)")
+    sources = manifest.select(args.only)  # an unknown name fails here, before anything is fetched
+    log = functools.partial(print, "[data]", file=sys.stderr, flush=True)
+    ok = True
+    for source in sources:  # one line per source as soon as it is done
+        result = fetch([source], args.from_dir, log=log)[0]
+        print(result.line(), flush=True)
+        ok = ok and result.ok
+    return 0 if ok else 1
+
+
+def _data_list(args: argparse.Namespace, manifest: Any) -> int:
+    from penny_slm.training.importers import row_counts
+    from penny_slm.training.sources import cached
+
+    rows = []
+    for source in manifest.sources:
+        in_cache = cached(source) is not None
+        rows.append({"name": source.name, "title": source.title, "licence": source.licence, "kind": source.kind,
+                     "repo": source.repo or None, "commit": source.commit or None, "uses": source.uses,
+                     "files": len(source.files) + sum(t.count for t in source.trees),
+                     "cache": "cached" if in_cache else "not cached", "importer": source.importer,
+                     "rows": row_counts(source) if in_cache else None})
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'name':<26} {'licence':<20} {'kind':<4} {'cache':<10} {'uses (task:role)':<40} rows")
+    for r in rows:
+        uses = " ".join(f"{task}:{role}" for task, role in r["uses"].items())
+        counts = " ".join(f"{task} {n}" for task, n in (r["rows"] or {}).items()) or (
+            "no importer" if r["cache"] == "cached" else "")
+        print(f"{r['name']:<26} {r['licence']:<20} {r['kind']:<4} {r['cache']:<10} {uses:<40} {counts}".rstrip())
+    return 0
+
+
+def _data_check(args: argparse.Namespace, manifest: Any) -> int:
+    from penny_slm.training.datasets import jsonl_objects
+    from penny_slm.training.importers import status
+    from penny_slm.training.overlap import find_overlap, training_texts
+
+    lines, texts = [], []
+    for n, obj in jsonl_objects(args.against):
+        if not isinstance(obj.get("text"), str):
+            raise InputError(f"{args.against}:{n}: 'text' must be a string")
+        lines.append(n)
+        texts.append(obj["text"])
+    training = list(training_texts(manifest))
+    report = find_overlap(texts, training)
+    used: dict[str, int] = {}
+    for _artifact, origin, _text in training:
+        if origin.startswith("source "):
+            used[origin[7:]] = used.get(origin[7:], 0) + 1
+    sources = {s.name: f"used {used[s.name]} rows" if s.name in used else status(s)[0]
+               for s in manifest.sources if "train" in s.uses.values()}
+    result = report.to_dict(args.examples)
+    for block in ("exact", "near"):
+        for example in result[block]["examples"]:
+            example["line"] = lines[example.pop("index")]
+    result = {"file": str(args.against), **result, "training_sources": sources}
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"checked {report.checked} texts of {args.against} against {report.training_texts} distinct training texts")
+        for block, title in (("exact", "exact overlaps (after normalising)"),
+                             ("near", f"near overlaps (Jaccard of character 5-grams >= {report.threshold})")):
+            print(f"{title}: {result[block]['count']}")
+            for ex in result[block]["examples"]:
+                sim = "" if block == "exact" else f" ({ex['similarity']:.2f})"
+                print(f"  line {ex['line']}{sim}: {ex['text'][:80]!r} ~ {ex['training_text'][:80]!r} in {'; '.join(ex['origins'])}")
+        imported = sum(state.startswith("used") for state in sources.values())
+        others = collections.Counter(state for state in sources.values() if not state.startswith("used"))
+        print("public training sources: " + ", ".join([f"{imported} imported", *(f"{n} {st}" for st, n in sorted(others.items()))]))
+    return 0 if report.clean else 1
+
+
 DEMO_TURNS = (
     "hey penny, can you explain what a python decorator is?",
     "what's the bitcoin price right now",
@@ -349,6 +442,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--n", type=int, default=300, help="timed single queries per setting (after warm-up)")
     bench.add_argument("--out", help="also write the JSON here")
 
+    data = sub.add_parser("data", help="public datasets by manifest: fetch into the cache, list, check for overlap")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    manifest = _Parser(add_help=False)
+    manifest.add_argument("--manifest", help="sources.json to use (default: $PENNY_SLM_SOURCES, else the packaged one)")
+    fetch = dsub.add_parser("fetch", parents=[manifest], help="fetch and verify sources into the cache ($PENNY_SLM_CACHE)")
+    fetch.add_argument("--from", dest="from_dir", metavar="DIR",
+                       help="a folder of local git mirrors, DIR/OWNER+NAME (default: over HTTPS)")
+    fetch.add_argument("--only", nargs="+", action="extend", metavar="NAME", help="fetch only these sources")
+    dlist = dsub.add_parser("list", parents=[manifest], help="licence, uses, cache state and rows per task of each source")
+    dlist.add_argument("--json", action="store_true")
+    check = dsub.add_parser("check", parents=[manifest],
+                            help="exact and near-duplicate overlap of a file's texts with every training text")
+    check.add_argument("--against", required=True, metavar="FILE.jsonl", help='JSONL with a "text" per line')
+    check.add_argument("--examples", type=int, default=10, help="examples shown per kind of overlap")
+    check.add_argument("--json", action="store_true")
+
     demo = sub.add_parser("demo", help="a scripted conversation through the whole layer on the embedded defaults")
     demo.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
     chat = sub.add_parser("chat", help="talk to Penny through the layer, one message per line")
@@ -357,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat}
+COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval,
+            "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat}
 
 
 def main(argv: list[str] | None = None) -> int:

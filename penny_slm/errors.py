@@ -10,7 +10,9 @@
     ├── ParityError(ValueError)        an exported graph disagrees with the torch model it came from
     ├── MissingDependencyError(ImportError)  a training/export extra is not installed; says what to pip install
     ├── EndpointError(ConnectionError)  an LLM endpoint failed after retries (HTTP status, timeout, malformed reply)
-    └── GenerationError(ValueError)    generated text cannot be used (e.g. not the requested JSON after one retry)
+    ├── GenerationError(ValueError)    generated text cannot be used (e.g. not the requested JSON after one retry)
+    └── DataSourceError(ValueError)    the data-source manifest is wrong (the message names the source and field),
+                                       or a requested source is unknown
 
 The CLI maps every ``PennySLMError`` to exit code 2 and a one-line message.
 """
@@ -68,3 +70,11 @@ class EndpointError(PennySLMError, ConnectionError):
 
 class GenerationError(PennySLMError, ValueError):
     pass
+
+
+class DataSourceError(PennySLMError, ValueError):
+    """A ``sources.json`` entry is malformed (``path`` names the source and field) or a source name is unknown."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {problem}" if path else problem)

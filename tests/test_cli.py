@@ -117,6 +117,11 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ["eval", "guard", "--data", "/nonexistent/rows.jsonl"],
     ["classify", "hi", "--threshold", "2"],
     ["models", "rollback", "nothing", "v1"],
+    ["data", "fetch", "--only", "no-such-source"],
+    ["data", "fetch", "--from", "/nonexistent/mirrors"],
+    ["data", "list", "--manifest", "/nonexistent/sources.json"],
+    ["data", "check", "--against", "/nonexistent/rows.jsonl"],
+    ["data", "check"],
 ])
 def test_every_bad_input_exits_2_with_one_line(argv: list[str], tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "penny_slm.cli", "--models-dir", str(tmp_path), *argv],
