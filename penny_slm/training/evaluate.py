@@ -6,6 +6,7 @@ Needs only numpy at import; the optional report's PNGs need matplotlib (the ``[t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,10 +84,40 @@ def binary_report(y: np.ndarray, pred: np.ndarray, confidence: np.ndarray | None
 
 def score(rows: list[ResearchRow], predictions: list[ResearchClassification], latencies_s: list[float],
           *, calibrated: bool) -> EvalReport:
+    """Accuracy, P/R/F1 and FPR of the returned ``needs_research``. ECE is the calibration of the model's own call:
+    ``p`` = P(search needed), recovered from ``confidence`` (p when the answer is yes, 1 − p when no), against
+    ``p >= 0.5``; the "unsure, so search" policy above it changes the decision, not the probability."""
     with_cat = [(r, c) for r, c in zip(rows, predictions) if r.category is not None]
     category_accuracy = round(sum(r.category == c.category for r, c in with_cat) / len(with_cat), 4) if with_cat else None
-    return binary_report(np.array([r.needs_research for r in rows]), np.array([c.needs_research for c in predictions]),
-                         np.array([c.confidence for c in predictions]) if calibrated else None, latencies_s, category_accuracy)
+    y = np.array([r.needs_research for r in rows])
+    report = binary_report(y, np.array([c.needs_research for c in predictions]), None, latencies_s, category_accuracy)
+    if not calibrated:
+        return report
+    p = np.array([c.confidence if c.needs_research else 1 - c.confidence for c in predictions])
+    ece = expected_calibration_error(np.maximum(p, 1 - p), (p >= 0.5) == y)
+    return dataclasses.replace(report, ece=round(ece, 4))
+
+
+def per_source(rows: list[ResearchRow], predictions: list[ResearchClassification]) -> dict[str, dict[str, Any]]:
+    """Accuracy, category accuracy and false-positive rate per source, so the next error is easy to find."""
+    out: dict[str, dict[str, Any]] = {}
+    for source in sorted({r.source or "(none)" for r in rows}):
+        pairs = [(r, c) for r, c in zip(rows, predictions) if (r.source or "(none)") == source]
+        negatives = [c for r, c in pairs if not r.needs_research]
+        out[source] = {"n": len(pairs), "accuracy": round(sum(r.needs_research == c.needs_research for r, c in pairs) / len(pairs), 4),
+                       "category_accuracy": round(sum(r.category == c.category for r, c in pairs) / len(pairs), 4),
+                       "false_positive_rate": round(sum(c.needs_research for c in negatives) / len(negatives), 4) if negatives else None}
+    return out
+
+
+def worst_confusions(rows: list[ResearchRow], predictions: list[ResearchClassification], top: int = 10) -> list[dict[str, Any]]:
+    """The most frequent (expected → predicted) category mistakes, with up to three example texts each."""
+    mistakes: dict[tuple[str, str], list[str]] = {}
+    for r, c in zip(rows, predictions):
+        if r.category is not None and r.category != c.category:
+            mistakes.setdefault((r.category, c.category), []).append(r.text)
+    ranked = sorted(mistakes.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:top]
+    return [{"expected": e, "predicted": p, "count": len(texts), "examples": [t[:120] for t in texts[:3]]} for (e, p), texts in ranked]
 
 
 def evaluate_tone(p_cheerleader: Callable[[str], float], rows: list[Example], threshold: float = 0.5) -> dict[str, Any]:
@@ -120,6 +151,8 @@ def evaluate_research(classify: Callable[[str], ResearchClassification], rows: l
     result = model.to_dict() | {
         "baseline": baseline.to_dict(),
         "false_positive_reduction": round(fp_reduction, 4) if fp_reduction is not None else None,
+        "per_source": per_source(rows, predictions),
+        "worst_confusions": worst_confusions(rows, predictions),
     }
     result["_predictions"] = predictions  # for the optional report; stripped before JSON output
     return result

@@ -101,25 +101,54 @@ def new_model(label_names: dict[str, tuple[str, ...]]) -> tuple[MultiHeadEncoder
     return model, tokenizer
 
 
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random | None = None, window: int = 50) -> list[list[int]]:
+    """Batches of row indices with similar lengths, so padding stays small: one 100-token math question no
+    longer pads 31 ten-token chat messages (measured: a research epoch ~5x slower without this). With ``rng``,
+    the rows are shuffled, sorted by length only within windows of ``window`` batches, and the batches
+    shuffled, so training still sees random mixtures; without it, the order is simply by length."""
+    order = list(range(len(lengths)))
+    if rng is None:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(order)
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start: start + span], key=lambda i: lengths[i])
+        batches += [chunk[i: i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _token_lengths(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> list[int]:
+    return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
+
+
 @torch.no_grad()
 def predict_logits(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int = 128, batch_size: int = 64) -> dict[str, np.ndarray]:
+    """Every head's logits for ``texts``, in their order (computed in length-sorted batches)."""
     model.eval()
-    out: dict[str, list[np.ndarray]] = {}
-    for i in range(0, len(texts), batch_size):
-        enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    out: dict[str, np.ndarray] = {}
+    for idx in length_batches(_token_lengths(tokenizer, texts, max_length), batch_size):
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
         for name, value in model(**enc).items():
-            out.setdefault(name.removesuffix("_logits"), []).append(value.numpy())
-    return {k: np.concatenate(v) for k, v in out.items()}
+            head = out.setdefault(name.removesuffix("_logits"), np.zeros((len(texts), value.shape[1]), np.float32))
+            head[idx] = value.numpy()
+    return out
 
 
 @torch.no_grad()
 def _embed(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> np.ndarray:
     model.eval()
-    chunks = []
-    for i in tqdm(range(0, len(texts), 64), desc="embed (frozen encoder)", leave=False):
-        enc = tokenizer(texts[i : i + 64], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-        chunks.append(model.pool(**enc).numpy())
-    return np.concatenate(chunks)
+    features: np.ndarray | None = None
+    for idx in tqdm(length_batches(_token_lengths(tokenizer, texts, max_length), 64), desc="embed (frozen encoder)", leave=False):
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        pooled = model.pool(**enc).numpy()
+        if features is None:
+            features = np.zeros((len(texts), pooled.shape[1]), np.float32)
+        features[idx] = pooled
+    assert features is not None
+    return features
 
 
 def _train_frozen(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, rows: list[Example], task: Task,
@@ -144,7 +173,7 @@ def _train_frozen(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, r
 def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, rows: list[Example], task: Task,
                     settings: TrainSettings) -> None:
     targets = _targets(rows, task)
-    order = list(range(len(rows)))
+    lengths = _token_lengths(tokenizer, [r.text for r in rows], settings.max_length)
     steps = settings.epochs * math.ceil(len(rows) / settings.batch_size)
     optimizer = torch.optim.AdamW(
         [
@@ -159,9 +188,7 @@ def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase,
     progress = tqdm(total=steps, desc="fine-tune", leave=False)
     model.train()
     for _ in range(settings.epochs):
-        rng.shuffle(order)
-        for i in range(0, len(order), settings.batch_size):
-            idx = order[i : i + settings.batch_size]
+        for idx in length_batches(lengths, settings.batch_size, rng):
             enc = tokenizer([rows[j].text for j in idx], padding=True, truncation=True, max_length=settings.max_length, return_tensors="pt")
             logits = model(**enc)
             loss = sum(loss_fn(logits[f"{name}_logits"], y[idx]) for name, y in targets.items())

@@ -71,14 +71,26 @@ _populate_lock = threading.Lock()
 def populate() -> None:
     """The one place the built-in importers are registered (spaCy's ``register_factories()`` pattern).
 
-    None is built in yet: the research, guard and context importers arrive with their issues, each as
-    ``IMPORTERS.register("<name>")(<function>)`` here, its name in the matching ``sources.json`` entry.
+    Each module of this package keeps a ``BY_SOURCE`` map (the manifest's importer name → a function of the
+    source's files); the guard and context importers arrive with their issues.
     """
     global _populated
     with _populate_lock:
         if _populated:
             return
         _populated = True
+        from penny_slm.training.importers import research
+
+        for name, fn in research.BY_SOURCE.items():
+            IMPORTERS.register(name)(_files_only(fn))
+
+
+def _files_only(fn: Callable[[dict[str, Path]], Iterator[Row]]) -> Importer:
+    """An importer that needs only the files, not the manifest entry."""
+    def importer(source: Source, files: dict[str, Path]) -> Iterator[Row]:
+        return fn(files)
+    importer.__doc__ = fn.__doc__
+    return importer
 
 
 def import_source(source: Source, files: dict[str, Path]) -> list[Row]:
