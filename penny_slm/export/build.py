@@ -27,6 +27,7 @@ from penny_slm.pipeline.modules.research import ResearchClassifier
 from penny_slm.results import CATEGORIES
 from penny_slm.training.datasets import (
     Example,
+    ResearchRow,
     data_dir,
     file_hash,
     is_dev,
@@ -64,9 +65,11 @@ def _eval_tone(model: Path, tokenizer: Path, temperature: float, rows: list[Any]
 class TrainingData:
     """What one build trains, selects and calibrates on, and what it is tested on.
 
-    ``dev`` selects the approach and fits the temperature: the real-world dev part (a stable tenth of the
-    imported rows, ``datasets.is_dev``) when public sources are cached, else the packaged dev split.
-    ``test`` is the packaged hand-written split; ``real_test`` the rows of sources held out from training."""
+    ``dev`` selects the approach; ``calibration`` fits the temperature (``dev`` when empty). With public sources
+    cached, the rows of the sources held out from training are split in two by a hash of the text
+    (``datasets.is_dev``): one half is the real-world dev part (calibration, selection, error analysis), the
+    other the real-world test part (``real_test``: reported and gated, never looked at to change anything), so
+    both come from sources no model trains on. ``test`` is the packaged hand-written split."""
 
     train: list[Example]
     dev: list[Example]
@@ -74,6 +77,16 @@ class TrainingData:
     real_test: list[Any]
     data_hash: str
     sources: dict[str, str]
+    calibration: list[Example] = field(default_factory=list)
+
+
+REAL_DEV_SHARE = 0.5
+"""Of the held-out sources' rows: this share is the real-world dev part, the rest the real-world test part."""
+
+
+def real_world_parts(held_out: list[ResearchRow]) -> tuple[list[ResearchRow], list[ResearchRow]]:
+    """(dev part, test part) of the held-out sources' rows: a stable split by a hash of the text."""
+    return ([r for r in held_out if is_dev(r.text, REAL_DEV_SHARE)], [r for r in held_out if not is_dev(r.text, REAL_DEV_SHARE)])
 
 
 def _research_data(data: Path) -> TrainingData:
@@ -82,16 +95,17 @@ def _research_data(data: Path) -> TrainingData:
     imported, provenance = importers.rows("research", ("train",))
     held_out, test_provenance = importers.rows("research", ("test",))
     real = research_rows(imported)
-    real_dev = [r for r in real if is_dev(r.text)]
+    real_dev, real_test = real_world_parts(research_rows(held_out))
     own_train = load_research_jsonl(data / "research_train.jsonl", require_category=True)
     own_dev = load_research_jsonl(data / "research_dev.jsonl", require_category=True)
-    train = own_train + [r for r in real if not is_dev(r.text)] + (own_dev if real_dev else [])
-    real_test = research_rows(held_out)
+    tenth = [r for r in real if is_dev(r.text)]
+    train = own_train + [r for r in real if not is_dev(r.text)] + (own_dev if real else [])
     files = [data / f"research_{split}.jsonl" for split in ("train", "dev", "test")]
-    digest = hashlib.sha256("".join([file_hash(*files), rows_hash(real), rows_hash(real_test)]).encode()).hexdigest()
-    return TrainingData(research_examples(train), research_examples(real_dev or own_dev),
+    digest = hashlib.sha256("".join([file_hash(*files), rows_hash(real), rows_hash(real_dev + real_test)]).encode()).hexdigest()
+    return TrainingData(research_examples(train), research_examples(tenth + real_dev if real else own_dev),
                         load_research_jsonl(data / "research_test.jsonl", require_category=True), real_test, digest,
-                        {**provenance, **{f"{k} (test)": v for k, v in test_provenance.items()}})
+                        {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
+                        calibration=research_examples(real_dev))
 
 
 def _tone_data(data: Path) -> TrainingData:
@@ -165,7 +179,8 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
     if spec.task.name == "research" and not data.real_test:
         print(f"penny-slm: {name}: no public source is cached, so it builds from the packaged hand-written data alone "
               "and has no real-world test part (penny-slm data fetch)", file=sys.stderr)
-    log(f"{name}: train {len(data.train)}, dev {len(data.dev)}, test {len(data.test)} + real-world test {len(data.real_test)}")
+    log(f"{name}: train {len(data.train)}, dev {len(data.dev)} (calibration {len(data.calibration) or 'dev'}), "
+        f"test {len(data.test)} + real-world test {len(data.real_test)}")
     for source, state in data.sources.items():
         log(f"  {source}: {state}")
 
@@ -173,7 +188,8 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
     for approach in settings.approaches:
         log(f"{name}: training approach '{approach}'")
         trained = train(spec.task, data.train, data.dev, TrainSettings(approach=approach, epochs=settings.epochs_for(spec),
-                                                                       seed=settings.seed, limit_rows=settings.limit_rows))
+                                                                       seed=settings.seed, limit_rows=settings.limit_rows),
+                        calibration=data.calibration)
         log(f"  {approach}: dev {trained.dev_metrics} in {trained.seconds:.1f}s, temperature {trained.temperature:.3f}")
         candidates[approach] = trained
     best_name = max(candidates, key=lambda a: tuple(candidates[a].dev_metrics[f"{h}_accuracy"] for h in spec.task.heads))

@@ -155,13 +155,22 @@ def _stratified_split(rows: list[Row], stratum: Callable[[Row], object], dev_fra
     return train, dev
 
 
+def _not_in_test(rows: list[dict[str, Any]], test_texts: list[str]) -> list[dict[str, Any]]:
+    """``rows`` without any that equals or nearly equals a test row (``overlap``: Jaccard of character 5-grams >= 0.8
+    after normalising), so the test split measures generalisation and ``penny-slm data check`` stays clean."""
+    from penny_slm.training.overlap import find_overlap
+
+    report = find_overlap([str(r["text"]) for r in rows], [("test", "test split", t) for t in test_texts])
+    hits = {c.index for c in (*report.exact, *report.near)}
+    return [r for i, r in enumerate(rows) if i not in hits]
+
+
 def make_research_splits(seed: int = 7, per_family: int = 170, dev_fraction: float = 0.15) -> tuple[int, int]:
     """Regenerate train/dev from the hand-written pool plus template families (stratified, seeded)."""
     from penny_slm.training.research_templates import generate
 
     pool = [json.loads(line) for line in (data_dir() / "research_pool.jsonl").read_text().splitlines() if line]
-    test_texts = {r.text.lower() for r in load_research_jsonl(data_dir() / "research_test.jsonl")}
-    rows = [r for r in pool + generate(per_family, seed) if str(r["text"]).lower() not in test_texts]
+    rows = _not_in_test(pool + generate(per_family, seed), [r.text for r in load_research_jsonl(data_dir() / "research_test.jsonl")])
     train, dev = _stratified_split(rows, lambda r: (r["category"], r["needs_research"]), dev_fraction, seed)
     _write(data_dir() / "research_train.jsonl", train)
     _write(data_dir() / "research_dev.jsonl", dev)
@@ -173,8 +182,7 @@ def make_tone_splits(seed: int = 11, per_class: int = 800, dev_fraction: float =
     from penny_slm.training.tone_templates import generate
 
     pool = [json.loads(line) for line in (data_dir() / "tone_pool.jsonl").read_text().splitlines() if line]
-    test_texts = {e.text for e in load_tone_jsonl(data_dir() / "tone_test.jsonl")}
-    rows = [r for r in pool + generate(per_class, seed) if r["text"] not in test_texts]
+    rows = _not_in_test(pool + generate(per_class, seed), [e.text for e in load_tone_jsonl(data_dir() / "tone_test.jsonl")])
     train, dev = _stratified_split(rows, lambda r: r["cheerleader"], dev_fraction, seed)
     _write(data_dir() / "tone_train.jsonl", train)
     _write(data_dir() / "tone_dev.jsonl", dev)

@@ -219,8 +219,10 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return best_t
 
 
-def train(task: Task, train_rows: list[Example], dev: list[Example], settings: TrainSettings) -> TrainedModel:
-    """Train one approach, score every head on dev, calibrate ``task.calibrated_head`` on dev."""
+def train(task: Task, train_rows: list[Example], dev: list[Example], settings: TrainSettings,
+          calibration: list[Example] | None = None) -> TrainedModel:
+    """Train one approach, score every head on dev, calibrate ``task.calibrated_head`` on ``calibration``
+    (default: dev): real-world rows from sources held out from training calibrate better than in-distribution ones."""
     seed_everything(settings.seed)
     torch.set_num_threads(settings.threads)
     if settings.limit_rows:
@@ -237,5 +239,7 @@ def train(task: Task, train_rows: list[Example], dev: list[Example], settings: T
     logits = predict_logits(model, tokenizer, [r.text for r in dev])
     y = _targets(dev, task)
     dev_metrics = {f"{head}_accuracy": float((logits[head].argmax(1) == y[head].numpy()).mean()) for head in task.heads}
+    if calibration:
+        logits, y = predict_logits(model, tokenizer, [r.text for r in calibration]), _targets(calibration, task)
     temperature = fit_temperature(logits[task.calibrated_head], y[task.calibrated_head].numpy())
     return TrainedModel(model, tokenizer, task, settings, seconds, dev_metrics, temperature)

@@ -17,6 +17,15 @@ import re
 from penny_slm.results import RESEARCH_CATEGORIES
 
 SLOTS: dict[str, list[str]] = {
+    "person": ["taylor swift", "elon musk", "beyonce", "tom hanks", "oprah", "keanu reeves", "rihanna", "bill gates",
+               "lionel messi", "serena williams", "barack obama", "jeff bezos", "adele", "ryan gosling", "zendaya"],
+    "country": ["germany", "japan", "brazil", "canada", "kenya", "india", "mexico", "norway", "egypt", "peru", "vietnam"],
+    "state": ["texas", "ohio", "california", "new york", "florida", "georgia", "michigan", "oregon", "arizona"],
+    "doc": ["linkedin post", "cover letter", "product description", "tweet", "toast", "email to my landlord",
+            "wedding speech", "slogan", "bio for my website", "birthday message"],
+    "chunk": ["the meeting moved to thursday because the room was booked", "our sales grew 4% while costs fell",
+              "i has went to the store yesterday and buyed milk", "the new policy starts on the first of the month",
+              "customers complained that the app logs them out too often", "the soup was cold but the staff were lovely"],
     "film": ["jaws", "the godfather", "titanic", "the matrix", "spirited away", "casablanca", "pulp fiction",
              "alien", "toy story", "the shining", "amelie", "goodfellas"],
     "coin": ["bitcoin", "ethereum", "solana", "dogecoin", "cardano", "xrp", "litecoin", "btc", "eth"],
@@ -176,7 +185,7 @@ FAMILIES: list[tuple[str, list[str]]] = [
         "{when} was {day}", "ugh, {when} has been {day}", "{event} yesterday", "{event} this week",
         "so {event} today", "i had a {day} day today", "today {event}", "this morning {event}",
     ]),
-    ("general", [
+    ("personal", [  # greetings and chit-chat are personal, like questions to Penny about herself
         "{greeting}", "{greeting}!", "{greeting}, how are you today", "{greeting} :)", "{greeting}, what's up",
     ]),
     ("general", [
@@ -204,6 +213,29 @@ FAMILIES: list[tuple[str, list[str]]] = [
     ("personal", [
         "what model are you", "are you an ai", "can you remember what i told you yesterday", "what can you do",
         "do you have feelings", "how do you work, penny", "what should i call you", "are you better than chatgpt",
+    ]),
+    ("general", [  # tasks on text the user gives, and questions whose answers do not change
+        "rewrite this so it sounds more professional: {chunk}", "summarize this in one line: {chunk}",
+        "translate into spanish: {chunk}", "fix the grammar: {chunk}", "is this review positive or negative? {chunk}",
+        "make this shorter: {chunk}", "extract the date from this: {chunk}", "turn this into bullet points: {chunk}",
+        "come up with interview questions for a {lib} developer", "give me questions to ask about {science}",
+        "what currency does {country} use", "what language do they speak in {country}", "what time zone is {city} in",
+        "where was {person} born", "what is the capital of {country}", "things to do in {city}",
+        "what to see in {city} on a first visit", "what is {city} famous for", "what's the zip code for downtown {city}",
+    ]),
+    ("creative", [
+        "write a {doc} about {subject}", "draft a {doc} for me", "help me write a {doc}",
+        "write a {doc} announcing my new job", "brainstorm ideas for a {doc}", "give me a catchy title for a post about {subject}",
+    ]),
+    ("current_events", [  # affiliations, office holders and relationships change: a live question
+        "who is {person} married to", "is {person} dating anyone", "where does {person} live now",
+        "how many kids does {person} have", "who are the senators of {state}", "who is the governor of {state}",
+        "who is the prime minister of {country}", "who leads {country} right now", "who owns {org} these days",
+    ]),
+    ("sports", [
+        "what team does {athlete} play for", "who coaches the {team}", "who is the {team} quarterback",
+        "what years have the {team} won the title", "when was the last time the {team} made the playoffs",
+        "how many titles have the {team} won", "who is the top scorer in the {league} right now",
     ]),
     ("general", [
         "who directed {film}", "when did {film} come out", "who played the lead in {film}",
