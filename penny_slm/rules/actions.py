@@ -44,7 +44,8 @@ STAGE_VERBS = frozenset(
     "celebrates munches mimes hops skips struts sways wipes fidgets winces beckons scoffs giggle-snorts whistles "
     "applauds cackles snickers grimaces sobs sniffles swoons gulps shivers shudders slurps stomps tiptoes twiddles "
     "drums paces squeezes swirls fist-pumps air-punches eye-rolls side-eyes head-tilts chef-kisses smooches "
-    "boops pumps toasts twinkles wags scribbles doodles".split())
+    "boops pumps toasts twinkles wags scribbles doodles strokes narrows furrows arches purses bites cocks perks dusts "
+    "brushes polishes flexes waggles punches gazes peers stares nudges elbows fist-pumps thumbs-up".split())
 """Gestures a response acts out; written between asterisks they are a stage direction wherever they stand."""
 WEAK_VERBS = frozenset(
     "does takes holds points checks looks reads writes sets puts picks hands offers types thinks ponders wonders "
@@ -56,7 +57,7 @@ SOUNDS = frozenset(
     "sigh sighs gasp gasps cough coughs ahem ugh hmph phew drumroll drum-roll confetti applause facepalm wink grin "
     "shrug nod hug hugs high-five high-fives fist-bump fist-bumps slow-clap mic-drop chef's-kiss happy-dance eye-roll "
     "eyeroll jazz-hands yawn whistle sniff snort giggle chuckle squeal smirk blush gulp boop tsk huff shimmy slurp "
-    "sob sniffle swoon".split())
+    "sob sniffle swoon air-quotes thumbs-up facepalms headdesk".split())
 """Gesture nouns and sounds that are a stage direction alone (``*sigh*``, ``*fist-bump*``, ``*cough cough*``)."""
 GESTURE_HEADS = frozenset("clap claps kiss dance drop bump pause bow salute smile laugh twirl wiggle sip cheer "
                           "high-five hug nod wave spin".split())

@@ -40,7 +40,9 @@ Not caught: brand names (Starbucks, Nespresso), ``café`` alone (a café is also
 without a lexicon word (``the daily grind``, ``rocket fuel``), and words split by other letters or spaces.
 
 Fix: the sentence holding the term is dropped (a coffee aside), unless it holds code (only the term is
-removed) or is the whole response (the term becomes "a break"); a ☕ is removed alone.
+removed) or is the whole response (its coffee noun phrase becomes "a break": "Let's debug this over coffee."
+→ "Let's debug this over a break."; an adjective such as "caffeinated" drops the sentence, and an empty
+response becomes "Noted."); a ☕ is removed alone.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ _ACCENTS: dict[str, str | int | None] = {
 _FOLD = str.maketrans({**_ACCENTS, **_LEET})
 _UNACCENT = str.maketrans(_ACCENTS)
 _WORDS = re.compile(r"[a-z][a-z'’]*")
+_NOUN_PHRASE = re.compile(
+    r"(?:(?<![\w])(?:a|an|the|some|your|my|another|one)[ \t]+)?(?:(?:hot|iced|fresh|strong|double|quick|small|large|"
+    r"morning|warm|cold|steaming|little|big|nice|good|first|second)[ \t]+)*(?:(?:cups?|mugs?|pots?|shots?|sips?)[ \t]+of[ \t]+)?$",
+    re.I)
+_ADJECTIVE = re.compile(r"(?:ated|ating)\b")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -326,9 +333,13 @@ def coffee_hits(view: TextView, persona: Persona) -> list[RuleHit]:
         s_start, s_end = view.sentence(start)
         if view.holds_code(s_start, s_end):  # never touch code: lose just the coffee words
             hits.append(RuleHit("coffee_reference", o_start, o_end, ""))
-        elif s_start <= first and s_end >= last:  # the whole response is one coffee sentence: keep it, lose the coffee
-            article = re.search(r"(?<![\w])(?:a|an|the|some|your|my|another)[ \t]+$", text[max(s_start, start - 20):start], re.I)
-            hits.append(RuleHit("coffee_reference", o_start, o_end, "break" if article else "a break"))
+        elif s_start <= first and s_end >= last and not _ADJECTIVE.search(text, start, end):
+            # the whole response is one coffee sentence: keep it, the coffee noun phrase becomes "a break"
+            window = max(s_start, start - 60)
+            phrase = _NOUN_PHRASE.search(text[window:start])
+            np_start = window + phrase.start() if phrase else start
+            replacement = "A break" if view.starts_sentence(np_start) else "a break"
+            hits.append(RuleHit("coffee_reference", view.pos(np_start), o_end, replacement))
         elif s_start not in dropped:
             dropped.add(s_start)
             hits.append(RuleHit("coffee_reference", *_drop_span(view, s_start, s_end), ""))

@@ -138,6 +138,11 @@ def _fix(view: TextView, start: int, end: int) -> RuleHit:
         if nxt < len(t) and t[nxt].isalpha():
             return hit(start, nxt + 1, t[nxt].upper())
         return hit(start, nxt, "")
+    conj = re.search(r"(?:^|[ \t])(and|but|so|now|also|okay|ok|oh|then|look|listen|please)[ \t]+$", head, re.I)
+    if lead and conj and view.starts_sentence(start - len(conj.group()) + (1 if conj.group()[0] in " \t" else 0)):
+        if conj.group(1).lower() in ("and", "but", "so", "then"):
+            return hit(start - 1, end + lead.end() - 1, "")  # "And CJ, take a break" → "And take a break"
+        return hit(start - 1, end + 1, ",")  # "Okay CJ, go" → "Okay, go"
     if sentence_start and re.match(r"[!.][ \t]+[A-Z]", after):  # "CJ! The test passes" → "The test passes"
         gap = re.match(r"[!.][ \t]+", after)
         assert gap is not None
