@@ -73,7 +73,7 @@ _CANDIDATE = re.compile(r"(?<![A-Za-z'’])[A-Z](?:[A-Z'’]*[A-Z])?(?![a-z])")
 _TOKEN_EDGE = re.compile(r"[^\s\ue000]{0,64}")
 _STRIP_LEFT = "\"'“‘([{*_~<>¡¿"
 _STRIP_RIGHT = "\"'”’)]}*_~<>.,;:!?…"
-_QUOTE = re.compile(r'"[^"\na-z]{1,200}"|“[^”\na-z]{1,200}”|‘[^’\na-z]{1,200}’')
+_QUOTE = re.compile(r'"[^"\na-z]{1,200}"|“[^”\na-z]{1,200}”|(?<![A-Za-z])[‘\'][^‘’\'\na-z]{1,200}[’\'](?![A-Za-z])')
 """A quotation reports someone's words (a sign, a product, the user): caps inside it are not Penny's."""
 _NOT_WORD = re.compile(r"[\d_./\\$=@#%+:&]")
 _ROMAN = re.compile(r"M{0,4}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})")

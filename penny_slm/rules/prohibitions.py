@@ -26,7 +26,7 @@ from penny_slm.rules.caps import caps_hits
 from penny_slm.rules.coffee import coffee_hits, coffee_match
 from penny_slm.rules.exclamations import exclamation_hits
 from penny_slm.rules.names import name_hits
-from penny_slm.rules.view import CODE, RuleHit, TextView, code_spans, mask_code, sentence_spans
+from penny_slm.rules.view import CODE, RuleHit, TextView, code_spans, mask_code, protected_spans, sentence_spans
 
 __all__ = ["CODE", "RuleHit", "code_spans", "coffee_match", "detect", "fix", "mask_code", "sentence_spans"]
 
@@ -48,8 +48,8 @@ _LEADING_STOP = re.compile(r"(^|\n)[ \t]*,[ \t]*")
 
 def _tidy(text: str) -> str:
     """Collapse doubled spaces, space before punctuation and doubled commas left by deletions, outside code
-    only; trim the ends unless code touches them."""
-    spans = code_spans(text)
+    and web addresses only; trim the ends unless code touches them."""
+    spans = protected_spans(text)
     out, last = [], 0
     for a, b in [*spans, (len(text), len(text))]:
         prose = text[last:a]
@@ -61,7 +61,7 @@ def _tidy(text: str) -> str:
         out += [prose, text[a:b]]
         last = b
     tidy = "".join(out)
-    ends_in_code = bool(spans) and code_spans(tidy)[-1][1] == len(tidy)
+    ends_in_code = bool(spans) and protected_spans(tidy)[-1][1] == len(tidy)
     return tidy.lstrip() if ends_in_code else tidy.strip()
 
 

@@ -6,9 +6,9 @@ Why one view: each detector used to rescan the text (and rebuild the code mask) 
 - ``text`` is the response after NFKC, with zero-width, bidi and other invisible characters removed and
   lookalike letters folded (``normalize`` and ``fold_lookalikes``), so ``ＡＭＡＺＩＮＧ``, ``C\u200bJ`` and
   ``соffее`` (Cyrillic) read as ``AMAZING``, ``CJ`` and ``coffee``;
-- every character of a code span (fenced block or inline backticks, found in the original) is replaced by
-  ``CODE_MASK``, which is neither a word character nor sentence punctuation, so no detector matches into,
-  across or out of code and sentences are never split inside it;
+- every character of a code span (fenced block or inline backticks, found in the original) and of a web
+  address is replaced by ``CODE_MASK``, which is neither a word character nor sentence punctuation, so no
+  detector matches into, across or out of code or a URL and sentences are never split inside them;
 - ``offsets[i]`` is the index in ``original`` of ``text[i]``; ``span`` maps a hit back, so fixes edit the
   original (zero-width characters inside a hit go with it);
 - sentence boundaries are found once; ``sentence(i)`` is a binary search.
@@ -24,6 +24,8 @@ from penny_slm.results import ViolationName
 from penny_slm.rules.normalize import fold_lookalikes, normalize
 
 CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
+URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'`\]\[(){}]+(?<![.,;:!?])")
+"""A web address: masked like code (its ``!``, capitals and names are nobody's business and never edited)."""
 CODE_MASK = "\ue000"
 """Stands for one code character in the view (a private-use character: not a letter, digit or stop)."""
 
@@ -48,6 +50,13 @@ class RuleHit:
 def code_spans(text: str) -> list[tuple[int, int]]:
     """Fenced blocks and inline code in ``text``: what no rule ever reads or edits."""
     return [m.span() for m in CODE.finditer(text)]
+
+
+def protected_spans(text: str) -> list[tuple[int, int]]:
+    """Code spans and web addresses outside code, sorted: what detection masks and no fix edits."""
+    code = code_spans(text)
+    urls = [m.span() for m in URL.finditer(mask_code(text, code))]
+    return sorted(code + urls) if urls else code
 
 
 def mask_code(text: str, spans: list[tuple[int, int]]) -> str:
@@ -75,7 +84,7 @@ class TextView:
     text: str
     offsets: tuple[int, ...]
     code: tuple[tuple[int, int], ...]
-    """Code spans in the original."""
+    """Code spans and web addresses in the original (``protected_spans``)."""
     code_view: tuple[tuple[int, int], ...]
     """The same spans in view coordinates."""
     sentence_starts: tuple[int, ...]
@@ -83,7 +92,7 @@ class TextView:
 
     @classmethod
     def of(cls, original: str) -> TextView:
-        code = tuple(code_spans(original))
+        code = tuple(protected_spans(original))
         norm = normalize(original, max_chars=len(original) + 1)
         text, offsets = fold_lookalikes(norm.text), norm.offsets
         code_view = tuple((bisect_left(offsets, a), bisect_left(offsets, b)) for a, b in code)
