@@ -44,6 +44,7 @@ _SPACE_BEFORE_STOP = re.compile(r"(?<=\S) +([.,!?;:])(?!\w)")
 _DOUBLE_COMMA = re.compile(r",[ \t]*,")
 _BLANK_LINE = re.compile(r"\n[ \t]+\n")
 _LEADING_STOP = re.compile(r"(^|\n)[ \t]*,[ \t]*")
+_LINE_LEADING_STOP = re.compile(r"(\n)[ \t]*,[ \t]*")
 
 
 def _tidy(text: str) -> str:
@@ -57,7 +58,7 @@ def _tidy(text: str) -> str:
         prose = _DOUBLE_COMMA.sub(",", prose)
         prose = _SPACE_BEFORE_STOP.sub(r"\1", prose)
         prose = _BLANK_LINE.sub("\n\n", prose)
-        prose = _LEADING_STOP.sub(r"\1", prose)
+        prose = (_LEADING_STOP if last == 0 else _LINE_LEADING_STOP).sub(r"\1", prose)  # "`x`, y" keeps its comma
         out += [prose, text[a:b]]
         last = b
     tidy = "".join(out)

@@ -44,6 +44,8 @@ def test_golden_fix_is_clean_idempotent_and_keeps_code(case: dict[str, object]) 
         ("Sure thing, CJ. CJ's code is fine.", "Sure thing, CJ. Your code is fine."),
         ("Wow！！ That worked！", "Wow! That worked."),
         ("Let's debug this over coffee.", "Let's debug this over a break."),
+        ("The route is `/users`, you call `/users/`!! Fix it!", "The route is `/users`, you call `/users/`! Fix it."),
+        ("See https://ex.com/a!b!c, then retry!! Twice!", "See https://ex.com/a!b!c, then retry! Twice."),
     ],
 )
 def test_fixes_read_naturally(text: str, expected: str) -> None:
