@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from penny_slm.config import load_persona
+from penny_slm.config import Persona, load_persona
 from penny_slm.rules.prohibitions import code_spans, detect, fix
 
 PERSONA = load_persona()
@@ -47,3 +48,23 @@ def test_fix(row: dict[str, object]) -> None:
         assert fixed == row["fixed"]
     for change in changes[:1]:
         assert text[change.start:change.end] == change.before
+
+
+@pytest.mark.parametrize(
+    ("persona", "text", "mentions_flagged", "fixed"),
+    [
+        (replace(PERSONA, user_name="Casey", nicknames=("CJ", "Case")), "Casey, look. CJ, line 3. Case, line 9.", 2,
+         "Casey, look. Line 3. Line 9."),
+        (replace(PERSONA, user_name="Will"), "Will this work? Will, check line 3. Thanks, Will.", 1,
+         "Will this work? Will, check line 3. Thanks."),
+        (replace(PERSONA, user_name="Will"), "It will work, and the will is signed. Will, merge it.", 0, None),
+        (replace(PERSONA, user_name="Mary Jane"), "Mary Jane, hi. Mary-Jane, the fix works. Sure, maryjane.", 2,
+         "Mary Jane, hi. The fix works. Sure."),
+        (replace(PERSONA, user_name="Sam", max_name_mentions=2), "Sam, hi. Sam, look. Sam, done.", 1, "Sam, hi. Sam, look. Done."),
+        (replace(PERSONA, user_name="Sam"), "Sam Altman runs OpenAI. Sam, your turn.", 0, None),
+    ],
+)
+def test_nicknames_and_other_names(persona: Persona, text: str, mentions_flagged: int, fixed: str | None) -> None:
+    assert len([h for h in detect(text, persona) if h.rule == "name_overuse"]) == mentions_flagged
+    if fixed is not None:
+        assert fix(text, persona)[0] == fixed
