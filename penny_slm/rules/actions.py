@@ -92,17 +92,18 @@ def _gerunds(verbs: frozenset[str]) -> frozenset[str]:
 
 STAGE_GERUNDS = _gerunds(STAGE_VERBS)
 _LEFT_OPEN = re.compile(r"(?:^|[.!?:;,(\[{\"“‘'—–\n-]|[^\x00-\x7f])[ \t]*$")
-_AFTER_ACTION = re.compile(r"\*([A-Za-z][A-Za-z'’ -]*)\*[ \t]*$")
+_AFTER_STAR = re.compile(r"\*[ \t]*$")
 _RIGHT_OPEN = re.compile(r"[ \t]*(?:$|[\n.!?,;:)\]}\"”’'—–-]|\*|[A-Z]|[^\x00-\x7f])")
 
 
-def _left_open(view: TextView, start: int) -> bool:
-    """No subject before ``start`` in its clause: sentence or line start, punctuation, another action, a discourse word."""
+def _left_open(view: TextView, start: int, action_ends: set[int]) -> bool:
+    """No subject before ``start`` in its clause: sentence or line start, punctuation, another action (whose
+    view end is in ``action_ends``), a discourse word."""
     head = view.text[max(0, start - 40):start]
     if _LEFT_OPEN.search(head) or not head.strip():
         return True
-    after = _AFTER_ACTION.search(head)  # right after another action ("*grins* *takes a bow*"), not after emphasis
-    if after and (first := after.group(1).split()[0].lower()) and (first in STAGE_VERBS or first in SOUNDS):
+    star = _AFTER_STAR.search(head)  # right after another action ("*grins* *takes a bow*"), not after emphasis
+    if star and start - len(head) + star.start() + 1 in action_ends:
         return True
     word = re.search(r"([A-Za-z]+)[ \t]+$", head)
     return bool(word and word.group(1).lower() in _DISCOURSE and _LEFT_OPEN.search(head[:word.start()]))
@@ -112,8 +113,9 @@ def _right_open(view: TextView, end: int) -> bool:
     return _RIGHT_OPEN.match(view.text, end) is not None
 
 
-def is_action(view: TextView, start: int, end: int, content: str) -> bool:
-    """The rules in the module docstring, for the candidate ``view.text[start:end]`` with inside ``content``."""
+def is_action(view: TextView, start: int, end: int, content: str, action_ends: set[int]) -> bool:
+    """The rules in the module docstring, for the candidate ``view.text[start:end]`` with inside ``content``;
+    ``action_ends`` holds the view ends of the actions found before it."""
     if not _CONTENT.fullmatch(content):
         return False
     words = [w.lower().replace("’", "'") for w in _WORD.findall(content)]
@@ -126,7 +128,7 @@ def is_action(view: TextView, start: int, end: int, content: str) -> bool:
     if head in STAGE_VERBS or head in STAGE_GERUNDS:
         return True
     if head in WEAK_VERBS:
-        return _left_open(view, start)
+        return _left_open(view, start, action_ends)
     joined = "-".join(words)
     modified = len(words) <= 4 and all(w in _MODIFIERS for w in words[:-1])
     if (joined in SOUNDS or all(w in SOUNDS for w in words)
@@ -135,18 +137,18 @@ def is_action(view: TextView, start: int, end: int, content: str) -> bool:
         return not (before and before.group(1).lower() in _DETERMINERS)
     if (len(words) - lead >= 2 and head.endswith("s") and head.isalpha() and head not in _NOT_VERBS
             and not head.endswith(("ss", "us", "is", "ous", "ics")) and content[0].islower()):
-        return _left_open(view, start) and _right_open(view, end)
+        return _left_open(view, start, action_ends) and _right_open(view, end)
     return False
 
 
 def action_hits(view: TextView) -> list[RuleHit]:
     """Every stage direction, with the edit that removes it cleanly (see the module docstring)."""
-    t = view.text
-    hits = []
-    for m in _CANDIDATE.finditer(t):
-        if not is_action(view, m.start(), m.end(), m.group(1)):
-            continue
-        hits.append(_removal(view, m.start(), m.end()))
+    hits: list[RuleHit] = []
+    action_ends: set[int] = set()
+    for m in _CANDIDATE.finditer(view.text):
+        if is_action(view, m.start(), m.end(), m.group(1), action_ends):
+            action_ends.add(m.end())
+            hits.append(_removal(view, m.start(), m.end()))
     return hits
 
 
