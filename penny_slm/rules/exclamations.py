@@ -1,7 +1,8 @@
 """``excess_exclamation``: more ``!`` in a response than the persona's ``max_exclamations``.
 
 Read on the normalized view, so full-width ``！``, ``‼`` and the lookalike ``ǃ`` count. Not exclamations:
-``!=``, ``!important``, a shebang ``#!``, a Markdown image ``![alt](...)``, and anything in code.
+``!=``, ``!important``, a shebang ``#!``, a Markdown image ``![alt](...)``, a ``!`` that prefixes a word
+(a bot command ``!agree``, a negation ``!done``), and anything in code or a web address.
 
 Fix: the first ``max_exclamations`` marks are kept (as ASCII ``!``); a later run becomes ``.`` (or nothing
 after ``?`` or ``.``), so "Great question! Let me explain!" → "Great question! Let me explain."
@@ -24,7 +25,8 @@ def exclamation_hits(view: TextView, persona: Persona) -> list[RuleHit]:
         after = t[m.end():m.end() + 9]
         before = t[m.start() - 1] if m.start() else ""
         if after.startswith(("=", "[")) and (after.startswith("=") or m.end() - m.start() == 1) or \
-                after.lower().startswith("important") or before == "#":
+                after.lower().startswith("important") or before == "#" or \
+                ((not before or before.isspace() or before in "(\"'") and after[:1].isalnum()):  # "!agree", "!x": a prefix
             continue
         runs.append(m)
     if sum(m.end() - m.start() for m in runs) <= persona.max_exclamations:
