@@ -18,9 +18,13 @@ A candidate is an action when, after any leading ``-ly`` adverbs (``*slowly rais
    ``well``, ``so``...). ``It *does* matter`` and ``The function *returns a list*`` are emphasis;
 3. an unknown word ending in ``s`` followed by more words (``*scribbles furiously*``) - only when it stands
    apart on both sides (the left as in 2, and a stop, line end, capital or another action on the right);
-4. a gesture noun or sound, alone or with a modifier (``*sigh*``, ``*cough cough*``, ``*fist-bump*``,
-   ``*slow clap*``, ``*chef's kiss*``, ``*happy dance*``, ``*drumroll*``) - unless an article or preposition
-   before it makes it part of the sentence (``a *pause*``).
+4. a gesture noun or sound (``SOUNDS``: ``*sigh*``, ``*cough cough*``, ``*fist-bump*``, ``*drumroll*``), or
+   a gesture noun after modifiers (``GESTURE_HEADS``: ``*slow clap*``, ``*chef's kiss*``, ``*happy dance*``,
+   ``*dramatic pause*``) - unless an article, possessive or preposition before it makes it part of the
+   sentence (``a *pause*``, ``your *hands*``).
+
+Actions are read left to right, so one right after another counts as clause-initial (``*grins* *takes a
+bow*``), and an action after emphasis does not (``*can* and *frequently does*`` stays).
 
 Everything else between asterisks is emphasis the sentence needs and stays: ``*really*``, ``*not*``, ``*feels
 like*``, ``*italic phrase*``. Not caught: actions in underscores (``_grins_``), in bold (``**grins**``),
