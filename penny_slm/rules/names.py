@@ -21,9 +21,11 @@ Everything else is the user, whether addressed (``CJ,`` at the start, ``..., CJ.
 or spoken of (``CJ's code``). Not caught: a namesake with no surname or title (``CJ threw for 300 yards``
 counts as the user), and a name split by other letters or punctuation than dots and spaces.
 
-Fix for each mention past the limit: an address is dropped with its comma (``Keep going, CJ.`` → ``Keep
-going.``, ``CJ, you nailed it`` → ``You nailed it``), a possessive becomes ``your``, any other mention
-``you`` (``CJ is right`` → ``You are right``).
+Mentions are counted in order; the first ``max_name_mentions`` stay. Fix for each one past the limit: an
+address is dropped with its comma (``Keep going, CJ.`` → ``Keep going.``, ``CJ, you nailed it`` → ``You
+nailed it``, ``And CJ, take a break`` → ``And take a break``, ``Okay CJ, go`` → ``Okay, go``, ``Nice work
+CJ!`` → ``Nice work!``), a possessive becomes ``your``, any other mention ``you`` (``send it to CJ`` →
+``send it to you``, ``CJ is right`` → ``You are right``).
 """
 
 from __future__ import annotations
