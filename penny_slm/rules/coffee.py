@@ -194,7 +194,7 @@ def _java(c: _Context) -> bool:
         return False
     if len(prev) == 2 and prev[0] in _CONTAINER and prev[1] in ("of", "o"):
         return True
-    return bool(prev and prev[-1] in _DRINK_PRE) or bool(nxt and nxt[0] in ("break", "run", "fix", "jolt", "time"))
+    return bool(prev and prev[-1] in _DRINK_PRE) or bool(nxt and nxt[0] in ("break", "run", "fix", "jolt", "time", "black", "refill"))
 
 
 def _joe(c: _Context) -> bool:
