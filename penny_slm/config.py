@@ -149,7 +149,11 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(path, f"expected a list, got {type(value).__name__}")
         inner = typing.get_args(tp)[0]
-        return tuple(_coerce(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
+        items = tuple(_coerce(inner, v, f"{path}[{i}]") for i, v in enumerate(value))
+        name = path.rsplit(" -> ", 1)[-1]
+        if name in _RANGES and not _RANGES[name][0](items):
+            raise ConfigError(path, f"{list(items)!r} {_RANGES[name][1]}")
+        return items
     if origin is dict:  # models / slm_models: name -> entry; each entry's own keys are checked by the factory
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected an object, got {type(value).__name__}")
@@ -271,6 +275,8 @@ class Persona:
     """Penny's persona rules (``config/personality.json``): what the guard enforces."""
 
     user_name: str = "CJ"
+    nicknames: tuple[str, ...] = ()
+    """Other names the user goes by; mentions of any of them count towards ``max_name_mentions``."""
     max_exclamations: int = 1
     max_name_mentions: int = 1
     ban_caps_enthusiasm: bool = True
@@ -283,6 +289,7 @@ class Persona:
 _RANGES["max_exclamations"] = (lambda v: v >= 0, "must be >= 0")
 _RANGES["max_name_mentions"] = (lambda v: v >= 0, "must be >= 0")
 _RANGES["user_name"] = (lambda v: bool(v.strip()) and len(v) <= 40, "must be a non-empty name of at most 40 characters")
+_RANGES["nicknames"] = (lambda v: all(n.strip() and len(n) <= 40 for n in v), "must be non-empty names of at most 40 characters")
 
 
 def load_persona(path: str | Path | None = None) -> Persona:

@@ -149,6 +149,9 @@ def test_persona_defaults_and_repo_copy_agree() -> None:
         ({"max_exclamations": -1}, "max_exclamations: -1 must be >= 0"),
         ({"banned_phrases": {"tea_reference": ["tea"]}}, "banned_phrases -> tea_reference: unknown key; valid keys: coffee_reference"),
         ({"nickname": "C"}, "nickname: unknown key"),
+        ({"nicknames": "Ceej"}, "nicknames: expected a list"),
+        ({"nicknames": ["Ceej", 3]}, r"nicknames\[1\]: expected str"),
+        ({"nicknames": ["Ceej", " "]}, "nicknames: .* must be non-empty names of at most 40 characters"),
     ],
 )
 def test_bad_persona_is_a_config_error(tmp_path: Path, block: dict[str, object], fragment: str) -> None:
@@ -164,3 +167,10 @@ def test_persona_override_changes_the_guard(tmp_path: Path) -> None:
 
     persona = load_persona(_write(tmp_path, {"user_name": "Sam", "max_exclamations": 2}))
     assert [h.rule for h in detect("Hi Sam! Yes! Sam, look.", persona)] == ["name_overuse"]
+
+
+def test_nicknames_count_as_the_name(tmp_path: Path) -> None:
+    from penny_slm.config import load_persona
+
+    persona = load_persona(_write(tmp_path, {"nicknames": ["Ceej", "Casey Jones"]}))
+    assert persona.nicknames == ("Ceej", "Casey Jones") and load_persona().nicknames == ()

@@ -44,6 +44,8 @@ def test_golden_fix_is_clean_idempotent_and_keeps_code(case: dict[str, object]) 
         ("Sure thing, CJ. CJ's code is fine.", "Sure thing, CJ. Your code is fine."),
         ("Wow！！ That worked！", "Wow! That worked."),
         ("Let's debug this over coffee.", "Let's debug this over a break."),
+        ("The route is `/users`, you call `/users/`!! Fix it!", "The route is `/users`, you call `/users/`! Fix it."),
+        ("See https://ex.com/a!b!c, then retry!! Twice!", "See https://ex.com/a!b!c, then retry! Twice."),
     ],
 )
 def test_fixes_read_naturally(text: str, expected: str) -> None:
@@ -58,13 +60,55 @@ def test_changes_point_at_the_original() -> None:
     assert {c.rule for c in changes} == {"excess_exclamation", "asterisk_action"}
 
 
-_WORDS = st.sampled_from([
+ZW = "\u200b"
+_PLAIN_WORDS = [
     "coffee", "c0ffee", "latte", "☕", "*grins*", "*sips tea*", "!", "!!", "！", "AMAZING", "SO", "CJ", "CJ,", "CJ's",
     "the", "test", "passes", "API", "JSON", "NOT", "Java", "CoffeeScript", "`x != y`", "`*ptr`", "**bold**", "and",
     "you", "fix", "it.", "done.", "?", "Nice.", "\n", "*", "cj", "HTTP", "WOW",
-])
+]
+# the failure classes of the held-out measurement, mixed into the same generated text
+_CLASS_WORDS = [
+    "ＡＭＡＺＩＮＧ", "ＣＪ", "ｃｏｆｆｅｅ", "＊ｇｒｉｎｓ＊", f"C{ZW}J", f"co{ZW}ffee", f"RE{ZW}ALLY", f"*{ZW}winks*",  # obfuscation
+    "C.J.", "C. J.", "Cj", "C.J.,", "CJ Stroud", "C.J. Cregg", "Coach CJ",  # the name, namesakes
+    "*leans back in chair*", "*fist-bump*", "*does a little happy dance*", "*slow clap*", "*really*", "*can*",
+    "*feels like*", "**kwargs", "a * b", "*.txt", "* item",  # actions, emphasis, code-like asterisks
+    "this is SO good", "you are REALLY close", "MAX_RETRIES", "README.md", "CHANGELOG", ".ENV", "CO2", "$AAPL",
+    "GB", "XIV", "Do NOT paste", "BOTTLENECK", "(OECD)",  # caps
+    "grab a cup", "over coffee", "cup of joe", "some java", "an iced mocha", "morning brew", "bean juice",
+    "brew install", "Mocha test", "Espresso tests on Android", "spill the beans", "World Cup", "mug shot",  # coffee senses
+    "`SO AMAZING coffee`", "`C.J. *grins*`", "`README.md`",  # inline code holding everything
+]
+_WORDS = st.sampled_from(_PLAIN_WORDS + _CLASS_WORDS)
 _TEXT = st.lists(_WORDS, min_size=1, max_size=40).map(" ".join)
 _CODE_BLOCK = st.sampled_from(["```py\nprint('WOW!!! coffee *grins* CJ CJ')\n```", "```\na != b\n```"])
+
+
+def _zero_width(text: str) -> str:
+    """A zero-width space between every two letters: what detection must see through."""
+    return re.sub(r"(?<=[^\W\d_])(?=[^\W\d_])", ZW, text)
+
+
+def _full_width(text: str) -> str:
+    return re.sub(r"[A-Za-z]", lambda m: chr(ord(m.group()) + 0xFEE0), text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_zero_width_and_full_width_letters_hide_nothing(text: str) -> None:
+    """The same rules fire on the text, on it with zero-width characters inside every word and on it in
+    full-width letters (code included: its span and its masking do not change)."""
+    rules = sorted({h.rule for h in detect(text, PERSONA)})
+    assert sorted({h.rule for h in detect(_zero_width(text), PERSONA)}) == rules
+    assert sorted({h.rule for h in detect(_full_width(text), PERSONA)}) == rules
+
+
+@settings(max_examples=200, deadline=None)
+@given(_TEXT)
+def test_hits_are_spans_of_the_original(text: str) -> None:
+    obfuscated = _zero_width(text)
+    for hit in detect(obfuscated, PERSONA):
+        assert 0 <= hit.start <= hit.end <= len(obfuscated)
+        assert not any(a < hit.end and hit.start < b for a, b in code_spans(obfuscated))
 
 
 @settings(max_examples=300, deadline=None)
@@ -84,8 +128,10 @@ def test_guarding_twice_changes_nothing_more(text: str) -> None:
 @settings(max_examples=200, deadline=None)
 @given(_TEXT, _CODE_BLOCK, _TEXT)
 def test_code_blocks_survive_byte_for_byte(before: str, block: str, after: str) -> None:
-    fixed, _ = fix(f"{before}\n{block}\n{after}", PERSONA)
+    text = f"{before}\n{block}\n{after}"
+    fixed, _ = fix(text, PERSONA)
     assert block in fixed
+    assert [text[a:b] for a, b in code_spans(text)] == [fixed[a:b] for a, b in code_spans(fixed)]
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,34 @@
+"""``detect`` is linear in the text length (it used to rescan the text for every hit: quadratic)."""
+
+from __future__ import annotations
+
+import time
+
+from penny_slm.config import load_persona
+from penny_slm.rules.prohibitions import detect
+
+PERSONA = load_persona()
+PARAGRAPH = ("Sure thing, CJ. The API returns JSON; use `x != y` and `**kwargs` there. This is SO good *grins* "
+             "and honestly C\u200bJ, grab a coffee. ＡＭＡＺＩＮＧ work on README.md! The GPU is the BOTTLENECK, "
+             "not the CPU. *leans back in chair* Java and JavaScript are fine.\n")
+
+
+def _text(n: int) -> str:
+    return (PARAGRAPH * (n // len(PARAGRAPH) + 1))[:n]
+
+
+def _best_of(text: str, repeats: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        detect(text, PERSONA)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def test_detect_time_grows_linearly() -> None:
+    """Doubling the text at most roughly doubles the time: the ratio of 40k to 20k characters stays below 3
+    (a quadratic detector gives 4). A ratio, not an absolute time: the test machines differ and are shared."""
+    small, large = _text(20_000), _text(40_000)
+    _best_of(small, 1)  # warm the pattern caches
+    assert _best_of(large) / _best_of(small) < 3
