@@ -22,7 +22,7 @@ from penny_slm.export.onnx import export_onnx
 from penny_slm.export.quantize import quantize_int8
 from penny_slm.export.verify import check_parity
 from penny_slm.pipeline.model_registry import Manifest, ModelRegistry
-from penny_slm.pipeline.modules.guard import ToneScorer
+from penny_slm.pipeline.modules.guard import ToneScorer, tone_prose
 from penny_slm.pipeline.modules.research import ResearchClassifier
 from penny_slm.results import CATEGORIES
 from penny_slm.training.datasets import (
@@ -48,7 +48,7 @@ Evaluator = Callable[[Path, Path, float, list[Any]], dict[str, Any]]
 
 
 def _eval_research(model: Path, tokenizer: Path, temperature: float, rows: list[Any]) -> dict[str, Any]:
-    classifier = ResearchClassifier(confidence_threshold=0.6)
+    classifier = ResearchClassifier()  # the default threshold, as Penny runs it
     classifier.load_files(model, tokenizer, temperature, version="staging")
     metrics = evaluate_research(classifier.predict, rows)
     metrics.pop("_predictions")
@@ -108,9 +108,51 @@ def _research_data(data: Path) -> TrainingData:
                         calibration=research_examples(real_dev))
 
 
+SENTENCES_PER_CLEAN_RESPONSE = 2
+"""Clean sentences sampled (seeded) from each clean real response as sentence-level negatives, beside the judged
+cheerleading sentences as positives: the guard scores single sentences when it trims, and flattery can sit in
+the middle of a long answer, outside the head's window."""
+
+
+def tone_examples(rows: list[dict[str, Any]], seed: int = 11) -> list[Example]:
+    """Real labelled responses as tone examples: each response as the guard scores it (``tone_prose``: code
+    neutralised, a head-and-tail window), plus its judged cheerleading sentences (positives) or, for a clean
+    response, up to ``SENTENCES_PER_CLEAN_RESPONSE`` of its sentences (negatives)."""
+    import random
+
+    from penny_slm.rules.prohibitions import sentence_spans
+
+    rng = random.Random(seed)
+    out = []
+    for r in rows:
+        out.append(Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}))
+        if r["cheerleader"]:
+            out += [Example(tone_prose(r["text"][a:b]), {"tone": 1}) for a, b in r.get("cheer_spans", ())]
+        else:
+            sentences = [r["text"][a:b].strip() for a, b in sentence_spans(r["text"])]
+            sentences = [x for x in sentences if len(x.split()) >= 4]
+            out += [Example(tone_prose(x), {"tone": 0}) for x in rng.sample(sentences, min(SENTENCES_PER_CLEAN_RESPONSE, len(sentences)))]
+    return [e for e in out if e.text]
+
+
 def _tone_data(data: Path) -> TrainingData:
+    from penny_slm.training import importers
+
+    imported, provenance = importers.rows("guard", ("train",))
+    held_out, test_provenance = importers.rows("guard", ("test",))
     files = [data / f"tone_{split}.jsonl" for split in ("train", "dev", "test")]
-    return TrainingData(load_tone_jsonl(files[0]), load_tone_jsonl(files[1]), load_tone_jsonl(files[2]), [], file_hash(*files), {})
+    own_train, own_dev, own_test = (load_tone_jsonl(f) for f in files)
+    real_dev = [r for r in held_out if is_dev(r["text"], REAL_DEV_SHARE)]
+    real_test = [Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])})
+                 for r in held_out if not is_dev(r["text"], REAL_DEV_SHARE)]
+    tenth = [r for r in imported if is_dev(r["text"])]
+    train = own_train + tone_examples([r for r in imported if not is_dev(r["text"])]) + (own_dev if imported else [])
+    dev = tone_examples(tenth) + tone_examples(real_dev) if imported else own_dev
+    digest = hashlib.sha256((file_hash(*files) + json.dumps([[r["text"], r["cheerleader"], r.get("cheer_spans")] for r in imported + held_out],
+                                                            default=list)).encode()).hexdigest()
+    return TrainingData(train, dev, own_test, real_test, digest,
+                        {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
+                        calibration=[Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}) for r in real_dev])
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +171,10 @@ SPECS: dict[str, ArtifactSpec] = {
     ),
     "tone": ArtifactSpec(
         Task("tone", {"tone": ("dry", "cheerleader")}, calibrated_head="tone"),
-        _tone_data, _eval_tone, ("accuracy", "f1"),
+        _tone_data, _eval_tone, ("accuracy", "f1", "real_precision", "real_recall"),
     ),
 }
-REAL_KEYS = ("accuracy", "category_accuracy", "false_positive_rate", "false_positive_reduction", "ece", "n")
+REAL_KEYS = ("accuracy", "category_accuracy", "false_positive_rate", "false_positive_reduction", "ece", "n", "precision", "recall", "f1")
 """The real-world test part's figures stored beside the packaged split's, as ``real_<key>`` (the gate reads them)."""
 
 
@@ -214,9 +256,8 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
         real: dict[str, Any] = {}
         if data.real_test:
             real = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.real_test)
-            test_metrics |= {f"real_{k}": real[k] for k in REAL_KEYS}
-            log(f"{name}: real-world test accuracy {real['accuracy']}, category accuracy {real['category_accuracy']}, "
-                f"fp cut vs keywords {real['false_positive_reduction']}, ECE {real['ece']}")
+            test_metrics |= {f"real_{k}": real[k] for k in REAL_KEYS if k in real}
+            log(f"{name}: real-world test {({k: real[k] for k in REAL_KEYS if k in real})}")
         manifest = registry.register_version(staging, {
             "name": name,
             "build_key": key,

@@ -223,6 +223,10 @@ FAMILIES: list[tuple[str, list[str]]] = [
         "where was {person} born", "what is the capital of {country}", "things to do in {city}",
         "what to see in {city} on a first visit", "what is {city} famous for", "what's the zip code for downtown {city}",
     ]),
+    ("general", [  # a bare topic, as typed into a search box: nothing live asked for
+        "{subject}", "{film}", "{person}", "{science}", "{city} travel guide", "{country} history", "{lib} tutorial",
+        "{concept}", "{chore}", "{film} cast",
+    ]),
     ("creative", [
         "write a {doc} about {subject}", "draft a {doc} for me", "help me write a {doc}",
         "write a {doc} announcing my new job", "brainstorm ideas for a {doc}", "give me a catchy title for a post about {subject}",

@@ -34,7 +34,7 @@ class ResearchClassifier(EncoderHeadModule):
     requires: ClassVar[frozenset[str]] = frozenset({"normalized"})
     provides: ClassVar[frozenset[str]] = frozenset({"research"})
 
-    def __init__(self, model_path: str = "", confidence_threshold: float = 0.6, max_tokens: int = 128,
+    def __init__(self, model_path: str = "", confidence_threshold: float = 0.5, max_tokens: int = 128,
                  execution_providers: tuple[str, ...] = ("CPUExecutionProvider",), intra_op_threads: int = 1) -> None:
         super().__init__(model_path, max_tokens, execution_providers, intra_op_threads)
         self.confidence_threshold = confidence_threshold

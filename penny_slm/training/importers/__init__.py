@@ -79,10 +79,20 @@ def populate() -> None:
         if _populated:
             return
         _populated = True
-        from penny_slm.training.importers import research
+        from penny_slm.training.importers import guard, research
 
-        for name, fn in research.BY_SOURCE.items():
+        for name, fn in {**research.BY_SOURCE, **guard.BY_SOURCE}.items():
             IMPORTERS.register(name)(_files_only(fn))
+        IMPORTERS.register("model-spec")(_files_only(_model_spec))
+
+
+def _model_spec(files: dict[str, Path]) -> Iterator[Row]:
+    """OpenAI Model Spec (CC0-1.0): its user prompts for research (hand-labelled) and its assistant examples
+    for the guard (hand-labelled)."""
+    from penny_slm.training.importers import guard, research
+
+    yield from research.model_spec(files)
+    yield from guard.importer("model-spec")(files)
 
 
 def _files_only(fn: Callable[[dict[str, Path]], Iterator[Row]]) -> Importer:

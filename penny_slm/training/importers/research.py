@@ -70,7 +70,7 @@ _DOMAIN_WORDS = {
     "movies": re.compile(r"\b(movies?|films?|theat(er|re)s?|cinemas?|showtimes?|playing)\b", re.I),
 }
 _LOOKUP_SERVICES = ("Restaurants", "Hotels", "Homes", "Services", "Travel", "Flights", "Buses", "Trains", "RentalCars")
-_PERSONAL_SERVICES = ("Alarm", "Calendar", "Banks", "Payment")
+_DEVICE_SERVICES = ("Alarm", "Calendar", "Banks", "Payment")
 
 
 def _sgd_label(service: str, intent: str, text: str, first: bool) -> str | None:
@@ -83,8 +83,8 @@ def _sgd_label(service: str, intent: str, text: str, first: bool) -> str | None:
         return "sports" if _SPORT.search(text) else "current_events"
     if service == "Movies_1" and intent in ("FindMovies", "GetTimesForMovie"):
         return "current_events" if first or _DOMAIN_WORDS["movies"].search(text) else None
-    if family in _PERSONAL_SERVICES:
-        return "personal"
+    if family in _DEVICE_SERVICES:
+        return "general"  # a task on the user's own device or account: no search, and not about their life
     if family in _LOOKUP_SERVICES and intent.startswith(("Find", "Search", "Get")) and first:
         return "current_events"  # what is available or open now: a live look-up
     return None
@@ -94,7 +94,8 @@ def sgd(files: dict[str, Path]) -> Iterator[Row]:
     """Schema-Guided Dialogue (CC BY-SA 4.0). USER turns that state a request (an ``INFORM_INTENT`` act),
     labelled by their frame: Weather → weather; events (sports by keyword) and cinema showtimes → current_events
     or sports; finding restaurants, hotels, flights, homes, services → current_events (a live availability
-    look-up); alarms, calendars, bank accounts, payments → personal. Later turns must carry a domain word, so
+    look-up); alarms, calendars, bank accounts, payments → general (a task on the user's own device or account;
+    ``personal`` is kept for the user's life, feelings and chit-chat). Later turns must carry a domain word, so
     context-only turns ("Yes, that one.") are dropped; booking, buying and media requests are dropped."""
     out = []
     for path in sorted(p for p in files if p.split("/")[-1].startswith("dialogues_")):
@@ -137,7 +138,7 @@ _RATE_METHOD = re.compile(r"\b(how|why|based on|determin\w*|calculat\w*|polic(y|
 def banking77(files: dict[str, Path]) -> Iterator[Row]:
     """BANKING77 (CC BY 4.0). ``exchange_rate`` questions → prices_markets (they ask for a rate), unless they ask
     how rates are set or sourced → concept_explanation; every other intent (the user's own card, transfer,
-    top-up, fee) → personal: support for their account, not the web. (The first rule read the default the other
+    top-up, fee) → general: support for their account, not the web, and not about their life. (The first rule read the default the other
     way; a hand check of 240 imported rows found the reverse right, docs/DATA.md.)"""
     out = []
     for split in ("banking_data/train.csv", "banking_data/test.csv"):
@@ -146,7 +147,7 @@ def banking77(files: dict[str, Path]) -> Iterator[Row]:
             if intent == "exchange_rate":
                 out.append(row(text, "concept_explanation" if _RATE_METHOD.search(text) else "prices_markets", "banking77"))
             else:
-                out.append(row(text, "personal", "banking77"))
+                out.append(row(text, "general", "banking77"))
     return iter(capped(out))
 
 
@@ -318,6 +319,6 @@ def mimics_texts(files: dict[str, Path]) -> list[str]:
 
 BY_SOURCE = {"sgd": sgd, "gsm8k-train": gsm8k_train, "staqc-sql": staqc_sql, "banking77": banking77, "medquad": medquad,
              "chatterbot": chatterbot, "tsqa-human": tsqa_human, "ovos-core-intents": ovos_core_intents,
-             "webquestions": webquestions, "self-instruct-user": self_instruct_user, "model-spec": model_spec,
-             "mimics-manual": mimics_manual}
-"""The manifest's importer name → the function (``importers.populate`` registers them)."""
+             "webquestions": webquestions, "self-instruct-user": self_instruct_user, "mimics-manual": mimics_manual}
+"""The manifest's importer name → the function (``importers.populate`` registers them; ``model-spec`` feeds
+the guard too, so it is registered there)."""
