@@ -186,9 +186,20 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
 
 def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
-    from penny_slm.training.evaluate import evaluate_guard, load_guard_jsonl
+    from penny_slm.training.datasets import held_out_parts
+    from penny_slm.training.evaluate import GuardRow, evaluate_guard, load_guard_jsonl
 
-    rows = load_guard_jsonl(args.data)
+    if bool(args.data) == bool(args.real):
+        raise InputError("give either --data FILE.jsonl or --real (the test part of the cached sources held out for testing)")
+    if args.real:
+        from penny_slm.training import importers
+
+        held_out = [GuardRow(r["text"], frozenset(r["violations"]), r["source"]) for r in importers.rows("guard", ("test",))[0]]
+        rows = held_out_parts(held_out, lambda r: r.text)[1]
+        if not rows:
+            raise InputError("no real-world guard test part is cached; fetch it with: penny-slm data fetch")
+    else:
+        rows = load_guard_jsonl(args.data)
     result = evaluate_guard(_guard(cfg, args.persona).predict, rows)
     _print_json(result) if args.json else print(json.dumps(result))
     return 0
@@ -426,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     er.add_argument("--threshold", type=float)
 
     eg = esub.add_parser("guard", help="evaluate the personality guard on labelled responses")
-    eg.add_argument("--data", required=True, help='JSONL of {"text", "violations": [...]}')
+    eg.add_argument("--data", help='JSONL of {"text", "violations": [...]}')
+    eg.add_argument("--real", action="store_true", help="evaluate on the test part of the cached held-out response sources")
     eg.add_argument("--json", action="store_true")
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
 

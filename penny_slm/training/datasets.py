@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from penny_slm.errors import InputError
 from penny_slm.results import CATEGORIES, Category
@@ -110,6 +110,18 @@ def research_rows(rows: list[dict[str, Any]]) -> list[ResearchRow]:
 def is_dev(text: str, fraction: float = 0.1) -> bool:
     """A stable dev split of imported rows by a hash of the text: the same rows on every machine and run."""
     return int(hashlib.sha1(text.encode("utf-8")).hexdigest()[:8], 16) % 1000 < fraction * 1000
+
+
+REAL_DEV_SHARE = 0.5
+"""Of the rows of sources held out from training: this share (by a hash of the text) is the real-world dev part
+(calibration, selection, error analysis), the rest the real-world test part (reported, never used to change
+anything). Both come from sources no model trains on."""
+T = TypeVar("T")
+
+
+def held_out_parts(rows: list[T], text: Callable[[T], str]) -> tuple[list[T], list[T]]:
+    """(real-world dev part, real-world test part) of held-out rows: a stable split by a hash of the text."""
+    return [r for r in rows if is_dev(text(r), REAL_DEV_SHARE)], [r for r in rows if not is_dev(text(r), REAL_DEV_SHARE)]
 
 
 def rows_hash(rows: list[ResearchRow]) -> str:

@@ -239,6 +239,7 @@ ABSOLUTE: tuple[ViolationName, ...] = ("coffee_reference", "asterisk_action", "e
 class GuardRow:
     text: str
     violations: frozenset[ViolationName]
+    source: str = ""
 
 
 def load_guard_jsonl(path: str | Path) -> list[GuardRow]:
@@ -272,9 +273,27 @@ def evaluate_guard(guard: Callable[[str], GuardResult], rows: list[GuardRow]) ->
         "per_violation": per,
         "absolute_recall": round(found / len(labelled), 4) if labelled else None,
         "clean_false_positive_rate": round(sum(bool(g.violations_detected) for _, g in clean) / len(clean), 4) if clean else None,
+        "clean_false_flags": [{"text": r.text[:160], "flagged": list(g.violations_detected)} for r, g in clean if g.violations_detected][:15],
         "rewritten_with_absolute_violation": leaked,
+        "per_source": _guard_per_source(rows, results),
         "latency_ms": percentiles_ms(times),
     }
+
+
+def _guard_per_source(rows: list[GuardRow], results: list[GuardResult]) -> dict[str, dict[str, Any]]:
+    """Per source: clean responses falsely flagged, and cheerleader_tone precision and recall."""
+    out: dict[str, dict[str, Any]] = {}
+    for source in sorted({r.source or "(none)" for r in rows}):
+        pairs = [(r, g) for r, g in zip(rows, results) if (r.source or "(none)") == source]
+        clean = [g for r, g in pairs if not r.violations]
+        tp = sum("cheerleader_tone" in r.violations and "cheerleader_tone" in g.violations_detected for r, g in pairs)
+        flagged = sum("cheerleader_tone" in g.violations_detected for _, g in pairs)
+        actual = sum("cheerleader_tone" in r.violations for r, _ in pairs)
+        out[source] = {"n": len(pairs), "clean": len(clean),
+                       "clean_false_positive_rate": round(sum(bool(g.violations_detected) for g in clean) / len(clean), 4) if clean else None,
+                       "cheerleader_precision": round(tp / flagged, 4) if flagged else None,
+                       "cheerleader_recall": round(tp / actual, 4) if actual else None}
+    return out
 
 
 class SentenceEmbedder:

@@ -1,4 +1,7 @@
-"""Fit the tone screen (``pipeline/modules/tone_screen.py``) on the tone head's splits and register it.
+"""Fit the tone screen (``pipeline/modules/tone_screen.py``) on the tone head's data and register it.
+
+The same rows as the tone head (``splits.tone_data``): packaged and real training rows, the dev part to
+choose the regularisation and the clear threshold, both test parts to report.
 
 Logistic regression (scikit-learn) over the screen's hashed features; the regularisation is picked
 on dev by log-loss. ``clear_below`` is set from dev too: half the lowest probability any dev
@@ -22,9 +25,10 @@ import numpy as np
 from penny_slm.compat import require
 from penny_slm.pipeline.model_registry import Manifest, ModelRegistry
 from penny_slm.pipeline.modules.tone_screen import N_FEATURES, SCREEN_ARTIFACT, screen_features, screen_probability
-from penny_slm.training.datasets import Example, data_dir, file_hash, load_tone_jsonl
+from penny_slm.training.datasets import Example, data_dir
+from penny_slm.training.splits import tone_data
 
-SCREEN_FORMAT = 1
+SCREEN_FORMAT = 2  # 2: fitted on the tone head's assembled data (real responses too)
 REGULARISATION = (1.0, 4.0, 16.0)  # sklearn's C
 MAX_CLEAR = 0.2
 
@@ -80,28 +84,30 @@ def screen_metrics(p: np.ndarray, y: np.ndarray, clear_below: float) -> dict[str
 
 
 def build_tone_screen(registry: ModelRegistry, *, force: bool = False, log: Callable[[str], None] = print) -> tuple[Manifest, bool]:
-    """Fit on ``tone_train``, choose on ``tone_dev``, report on ``tone_test``, register ``tone-screen``."""
-    files = [data_dir() / f"tone_{split}.jsonl" for split in ("train", "dev", "test")]
-    key = hashlib.sha256(json.dumps({"format": SCREEN_FORMAT, "data": file_hash(*files), "c": REGULARISATION,
+    """Fit on the tone head's training rows, choose on its dev part, report on its test parts, register ``tone-screen``."""
+    data = tone_data(data_dir())
+    key = hashlib.sha256(json.dumps({"format": SCREEN_FORMAT, "data": data.data_hash, "c": REGULARISATION,
                                      "max_clear": MAX_CLEAR}, sort_keys=True).encode()).hexdigest()
     if not force and (existing := registry.existing_build(SCREEN_ARTIFACT, key)):
         log(existing[1])
         return existing[0], True
-    train, dev, test = (load_tone_jsonl(f) for f in files)
-    fitted = fit_screen(train, dev)
-    p_test = np.array([screen_probability(fitted.weights, fitted.bias, r.text) for r in test])
-    metrics = screen_metrics(p_test, _labels(test), fitted.clear_below)
+    fitted = fit_screen(data.train, data.dev)
+    metrics: dict[str, Any] = {}
+    for prefix, rows in (("", data.test), ("real_", data.real_test)):
+        if rows:
+            p = np.array([screen_probability(fitted.weights, fitted.bias, r.text) for r in rows])
+            metrics |= {prefix + k: v for k, v in screen_metrics(p, _labels(rows), fitted.clear_below).items()}
     log(f"{SCREEN_ARTIFACT}: C={fitted.c}, clear below {fitted.clear_below}, test {metrics}")
     registry.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=registry.root))
     try:
         np.save(staging / "weights.npy", fitted.weights)
         manifest = registry.register_version(staging, {
-            "name": SCREEN_ARTIFACT, "build_key": key, "data_hash": file_hash(*files),
+            "name": SCREEN_ARTIFACT, "build_key": key, "data_hash": data.data_hash,
             "metrics": {"test": metrics, "dev": {"log_loss": fitted.dev_log_loss}},
-            "gate_metrics": ("accuracy", "cheerleading_kept"),
+            "gate_metrics": ("accuracy", "cheerleading_kept", *(("real_cheerleading_kept",) if data.real_test else ())),
             "details": {"bias": fitted.bias, "clear_below": fitted.clear_below, "c": fitted.c,
-                        "n_features": N_FEATURES, "train_rows": len(train)},
+                        "n_features": N_FEATURES, "train_rows": len(data.train), "data_sources": data.sources},
         }, force=force)
     finally:
         if staging.exists():

@@ -1,0 +1,110 @@
+"""What each encoder artifact trains, selects, calibrates and is tested on (``models build`` and the tone screen).
+
+Packaged hand-written splits, plus the rows of cached public sources (``importers``) when there are any:
+the training sources' rows train (a stable tenth is held back as an in-distribution dev part), and the
+rows of the sources held out from training are split into a real-world dev part and a real-world test
+part (``datasets.held_out_parts``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from penny_slm.pipeline.modules.guard import tone_prose
+from penny_slm.rules.prohibitions import sentence_spans
+from penny_slm.training.datasets import (
+    Example,
+    file_hash,
+    held_out_parts,
+    is_dev,
+    load_research_jsonl,
+    load_tone_jsonl,
+    research_examples,
+    research_rows,
+    rows_hash,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingData:
+    """What one build trains, selects and calibrates on, and what it is tested on.
+
+    ``dev`` selects the approach; ``calibration`` fits the temperature (``dev`` when empty). With public sources
+    cached, the rows of the sources held out from training are split in two by a hash of the text
+    (``datasets.is_dev``): one half is the real-world dev part (calibration, selection, error analysis), the
+    other the real-world test part (``real_test``: reported and gated, never looked at to change anything), so
+    both come from sources no model trains on. ``test`` is the packaged hand-written split."""
+
+    train: list[Example]
+    dev: list[Example]
+    test: list[Any]
+    real_test: list[Any]
+    data_hash: str
+    sources: dict[str, str]
+    calibration: list[Example] = field(default_factory=list)
+
+
+def research_data(data: Path) -> TrainingData:
+    from penny_slm.training import importers
+
+    imported, provenance = importers.rows("research", ("train",))
+    held_out, test_provenance = importers.rows("research", ("test",))
+    real = research_rows(imported)
+    real_dev, real_test = held_out_parts(research_rows(held_out), lambda r: r.text)
+    own_train = load_research_jsonl(data / "research_train.jsonl", require_category=True)
+    own_dev = load_research_jsonl(data / "research_dev.jsonl", require_category=True)
+    tenth = [r for r in real if is_dev(r.text)]
+    train = own_train + [r for r in real if not is_dev(r.text)] + (own_dev if real else [])
+    files = [data / f"research_{split}.jsonl" for split in ("train", "dev", "test")]
+    digest = hashlib.sha256("".join([file_hash(*files), rows_hash(real), rows_hash(real_dev + real_test)]).encode()).hexdigest()
+    return TrainingData(research_examples(train), research_examples(tenth + real_dev if real else own_dev),
+                        load_research_jsonl(data / "research_test.jsonl", require_category=True), real_test, digest,
+                        {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
+                        calibration=research_examples(real_dev))
+
+
+SENTENCES_PER_CLEAN_RESPONSE = 2
+"""Clean sentences sampled (seeded) from each clean real response as sentence-level negatives, beside the judged
+cheerleading sentences as positives: the guard scores single sentences when it trims, and flattery can sit in
+the middle of a long answer, outside the head's window."""
+
+
+def tone_examples(rows: list[dict[str, Any]], seed: int = 11) -> list[Example]:
+    """Real labelled responses as tone examples: each response as the guard scores it (``tone_prose``: code
+    neutralised, a head-and-tail window), plus its judged cheerleading sentences (positives) or, for a clean
+    response, up to ``SENTENCES_PER_CLEAN_RESPONSE`` of its sentences (negatives)."""
+    rng = random.Random(seed)
+    out = []
+    for r in rows:
+        out.append(Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}))
+        if r["cheerleader"]:
+            out += [Example(tone_prose(r["text"][a:b]), {"tone": 1}) for a, b in r.get("cheer_spans", ())]
+        else:
+            sentences = [r["text"][a:b].strip() for a, b in sentence_spans(r["text"])]
+            sentences = [x for x in sentences if len(x.split()) >= 4]
+            out += [Example(tone_prose(x), {"tone": 0}) for x in rng.sample(sentences, min(SENTENCES_PER_CLEAN_RESPONSE, len(sentences)))]
+    return [e for e in out if e.text]
+
+
+def tone_data(data: Path) -> TrainingData:
+    from penny_slm.training import importers
+
+    imported, provenance = importers.rows("guard", ("train",))
+    held_out, test_provenance = importers.rows("guard", ("test",))
+    files = [data / f"tone_{split}.jsonl" for split in ("train", "dev", "test")]
+    own_train, own_dev, own_test = (load_tone_jsonl(f) for f in files)
+    real_dev, test_part = held_out_parts(held_out, lambda r: str(r["text"]))
+    real_test = [Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}) for r in test_part]
+    tenth = [r for r in imported if is_dev(r["text"])]
+    train = own_train + tone_examples([r for r in imported if not is_dev(r["text"])]) + (own_dev if imported else [])
+    dev = tone_examples(tenth) + tone_examples(real_dev) if imported else own_dev
+    digest = hashlib.sha256((file_hash(*files) + json.dumps([[r["text"], r["cheerleader"], r.get("cheer_spans")] for r in imported + held_out],
+                                                            default=list)).encode()).hexdigest()
+    return TrainingData(train, dev, own_test, real_test, digest,
+                        {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
+                        calibration=[Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}) for r in real_dev])
