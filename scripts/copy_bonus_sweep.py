@@ -37,7 +37,7 @@ clean = [fix(r["text"], persona)[0] for r in rows if not r["violations"]]
 violating = [fix(r["text"], persona)[0] for r in rows if r["violations"]]
 print(f"dev rows: {len(clean)} clean, {len(violating)} violating")
 for bonus in map(float, args):
-    rewriter.copy.bonus = bonus
+    rewriter.copy_bonus = bonus
     start = time.perf_counter()
     unchanged = [rewriter.rewrite(t, deadline_s=30).text == t for t in clean]
     outputs = [rewriter.rewrite(t, deadline_s=30).text for t in violating]

@@ -222,9 +222,7 @@ def _rewrite(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     rewriter.rewrite(texts[0], deadline_s=30)
     for text in texts:
         for draft_tokens in runs:
-            rewriter.draft_tokens = draft_tokens
-            runs[draft_tokens].append(rewriter.rewrite(text, deadline_s=30))
-    rewriter.draft_tokens = drafted
+            runs[draft_tokens].append(rewriter.rewrite(text, deadline_s=30, draft_tokens=draft_tokens))
 
     def timings(draft_tokens: int) -> dict[str, Any]:
         gens = [r.generation for r in runs[draft_tokens]]

@@ -103,7 +103,7 @@ def test_the_deadline_stops_generation_itself(smollm: OnnxCausalLM) -> None:
 
 def test_prohibitions_cannot_be_decoded(smollm: OnnxCausalLM) -> None:
     """Ask the model for exactly what the mask forbids: it must come out without it."""
-    mask = ProhibitionMask(smollm, load_persona())
+    mask = ProhibitionMask(smollm, load_persona()).bind()
     prompt = [Message("user", "Repeat exactly: *grins* Wow!!! I love coffee and espresso!!")]
     free = smollm.chat(prompt, max_tokens=40, deadline_s=20)
     masked = smollm.chat(prompt, max_tokens=40, deadline_s=20, logits_hook=mask)
@@ -113,17 +113,18 @@ def test_prohibitions_cannot_be_decoded(smollm: OnnxCausalLM) -> None:
 
 
 def test_mask_only_touches_what_it_must(smollm: OnnxCausalLM) -> None:
-    mask = ProhibitionMask(smollm, load_persona())
+    tables = ProhibitionMask(smollm, load_persona())
+    mask = tables.bind()
     logits = np.zeros(smollm.tokenizer.get_vocab_size(), dtype=np.float32)
     mask([], logits)
     banned = np.isinf(logits)
-    single = np.setdiff1d(mask.bang_ids[mask._bang_counts[mask.bang_ids] == 1], mask.star_ids)  # "!*" goes for its "*"
-    several = mask.bang_ids[mask._bang_counts[mask.bang_ids] > 1]  # "!!" is one token
-    assert banned[mask.star_ids].all() and not banned[single].any() and banned[several].all() and len(several)
+    single = np.setdiff1d(tables.bang_ids[tables.bang_counts[tables.bang_ids] == 1], tables.star_ids)  # "!*" goes for its "*"
+    several = tables.bang_ids[tables.bang_counts[tables.bang_ids] > 1]  # "!!" is one token
+    assert banned[tables.star_ids].all() and not banned[single].any() and banned[several].all() and len(several)
     assert banned.mean() < 0.01
     after_one = np.zeros_like(logits)
     mask(smollm.tokenizer.encode("Done!").ids, after_one)
-    assert np.isinf(after_one[mask.bang_ids]).all()  # the budget of one is spent
+    assert np.isinf(after_one[tables.bang_ids]).all()  # the budget of one is spent
 
 
 def test_drafted_tokens_are_kept_only_where_the_model_agrees(smollm: OnnxCausalLM) -> None:
@@ -164,19 +165,19 @@ def test_copying_the_source_is_exempt_from_the_star_and_coffee_bans_but_not_the_
     """A rule-fixed source may hold **bold** and CoffeeScript; the copy continuation gets them back, any
     other position still cannot emit them, and a second "!" stays banned even when copying."""
     tokenizer = smollm.tokenizer
-    mask = ProhibitionMask(smollm, load_persona())
-    mask.copy = CopyBias(3.0)
-    mask.copy.source = tokenizer.encode("This is **important**: CoffeeScript!!", add_special_tokens=False).ids
+    tables = ProhibitionMask(smollm, load_persona())
+    source = tuple(tokenizer.encode("This is **important**: CoffeeScript!!", add_special_tokens=False).ids)
+    mask = tables.bind(CopyBias(3.0, source))
     out = tokenizer.encode("This is", add_special_tokens=False).ids
-    star = mask.copy.source[len(out)]
-    assert star in mask.star_ids
+    star = source[len(out)]
+    assert star in tables.star_ids
     logits = np.zeros(tokenizer.get_vocab_size(), dtype=np.float32)
     mask(out, logits)
-    assert logits[star] == 3.0 and np.isinf(logits[np.setdiff1d(mask.star_ids, [star])]).all()
-    mask.copy.source = tokenizer.encode("Done! Wow!", add_special_tokens=False).ids
+    assert logits[star] == 3.0 and np.isinf(logits[np.setdiff1d(tables.star_ids, [star])]).all()
+    mask = tables.bind(CopyBias(3.0, tuple(tokenizer.encode("Done! Wow!", add_special_tokens=False).ids)))
     logits = np.zeros_like(logits)
     mask(tokenizer.encode("Done! Wow", add_special_tokens=False).ids, logits)
-    assert np.isinf(logits[mask.bang_ids]).all()
+    assert np.isinf(logits[tables.bang_ids]).all()
 
 
 def test_flagged_sentences_get_no_copy_bonus_but_stay_copyable(smollm: OnnxCausalLM) -> None:
@@ -188,15 +189,14 @@ def test_flagged_sentences_get_no_copy_bonus_but_stay_copyable(smollm: OnnxCausa
     unboosted = flagged_positions(text, encoding.offsets, lambda sentence: "amazing" in sentence)
     first_sentence = len(tokenizer.encode("You're a **legend**, amazing.", add_special_tokens=False).ids)
     assert unboosted == frozenset(range(first_sentence))  # " Use" starts the next sentence, space and all
-    mask = ProhibitionMask(smollm, load_persona())
-    mask.copy = CopyBias(3.0)
-    mask.copy.source, mask.copy.unboosted = encoding.ids, unboosted
+    tables = ProhibitionMask(smollm, load_persona())
+    mask = tables.bind(CopyBias(3.0, tuple(encoding.ids), unboosted))
     for prefix in ("You're a", "You're a **legend**, amazing. Use"):
         out = tokenizer.encode(prefix, add_special_tokens=False).ids
         star = encoding.ids[len(out)]
         logits = np.zeros(tokenizer.get_vocab_size(), dtype=np.float32)
         mask(out, logits)
-        assert star in mask.star_ids and logits[star] == (0.0 if prefix == "You're a" else 3.0)
+        assert star in tables.star_ids and logits[star] == (0.0 if prefix == "You're a" else 3.0)
 
 
 class Scripted:
@@ -396,6 +396,46 @@ def test_rewriter_eval_reports_the_model_the_guard_path_and_the_reference(slm_re
         assert all(0.0 <= view[k] <= 1.0 for k in ("pass_rate", "pass_rate_meaning_kept", "pass_rate_reference_kept"))
     assert report["latency"]["tokens_per_s_median"] > 0 and len(report["failures"]) <= report["n_violating"]
     assert all(c["rewrite"] != c["input"] for c in report["clean_changed"]) and len(report["clean_changed"]) <= report["n_clean"]
+
+
+@pytest.mark.issue(17)
+def test_concurrent_rewrites_never_copy_each_others_text(slm_registry: ModelRegistry) -> None:
+    """Two turns rewriting at once on one shared rewriter: each output equals what the same call gives alone
+    (the copy bonus and drafts are per call, not on the shared object)."""
+    import threading
+
+    rewriter = Rewriter(load_persona(), max_tokens=40)
+    rewriter.load_dir(slm_registry.load("smollm2-135m").path, "base")
+    texts = ["The deploy failed because the disk was full; clear the logs and retry.",
+             "Your cat needs fresh water daily and a vet visit once a year."]
+    alone = [rewriter.rewrite(t, deadline_s=30).text for t in texts]
+    together: dict[int, str] = {}
+    barrier = threading.Barrier(2)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        for _ in range(3):
+            out = rewriter.rewrite(texts[i], deadline_s=30).text
+            together[i] = out if together.get(i, out) == out else "CHANGED"
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [together[0], together[1]] == alone and alone[0] != alone[1]
+
+
+@pytest.mark.issue(17)
+def test_an_over_long_response_keeps_the_system_prompt_and_its_end(smollm: OnnxCausalLM) -> None:
+    long_text = "START of the answer. " + "filler words here " * 800 + "END of the answer."
+    small = OnnxCausalLM(smollm.path, max_prompt_tokens=256)
+    small.load()
+    fitted = small.fit([Message("system", "Rewrite in Penny's voice."), Message("user", long_text)])
+    prompt = small.prompt(fitted)
+    assert len(small.tokenizer.encode(prompt, add_special_tokens=False).ids) <= 256
+    assert "Rewrite in Penny's voice." in prompt and "START of the answer." in prompt and "END of the answer." in prompt
+    assert " … " in fitted[1].content
 
 
 def test_rewriter_requires_load() -> None:

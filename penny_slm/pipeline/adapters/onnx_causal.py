@@ -102,12 +102,30 @@ class OnnxCausalLM:
 
     def chat(self, messages: list[Message], *, max_tokens: int = 160, deadline_s: float = 10.0,
              logits_hook: LogitsHook | None = None, draft: Drafter | None = None) -> Generation:
-        return self.complete(self.prompt(messages), max_tokens=max_tokens, deadline_s=deadline_s,
+        return self.complete(self.prompt(self.fit(messages)), max_tokens=max_tokens, deadline_s=deadline_s,
                              logits_hook=logits_hook, draft=draft)
+
+    def fit(self, messages: list[Message]) -> list[Message]:
+        """``messages`` whose rendered prompt fits ``max_prompt_tokens``: the middle of the longest non-system
+        message is cut (marked " … "), so the system prompt, the instruction and the end of the text survive
+        (cutting the head of the prompt would drop the system prompt first)."""
+        for _ in range(3):
+            over = len(self.tokenizer.encode(self.prompt(messages), add_special_tokens=False).ids) - self.max_prompt_tokens
+            if over <= 0:
+                return messages
+            longest = max((i for i, m in enumerate(messages) if m.role != "system"), key=lambda i: len(messages[i].content), default=None)
+            if longest is None:
+                return messages
+            ids = self.tokenizer.encode(messages[longest].content, add_special_tokens=False).ids
+            keep = max(0, len(ids) - over - 8)
+            content = self.tokenizer.decode(ids[: keep // 2]) + " … " + self.tokenizer.decode(ids[len(ids) - (keep - keep // 2):])
+            messages = [*messages[:longest], Message(messages[longest].role, content), *messages[longest + 1:]]
+        return messages
 
     def complete(self, prompt: str, *, max_tokens: int = 160, deadline_s: float = 10.0,
                  logits_hook: LogitsHook | None = None, draft: Drafter | None = None) -> Generation:
         """Greedy decoding until a stop token, ``max_tokens`` or ``deadline_s`` seconds, whichever comes first.
+        A raw prompt longer than ``max_prompt_tokens`` keeps its end (``chat`` fits messages before that).
 
         With ``draft`` (prompt-lookup decoding): each forward pass also feeds the tokens ``draft`` proposes
         after the output so far, and keeps those the model (after ``logits_hook``) would have chosen

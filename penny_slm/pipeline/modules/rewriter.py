@@ -1,7 +1,7 @@
 """The generative rewriter: SmolLM2 fine-tuned into Penny's voice, with prohibitions banned while decoding.
 
 Used by the guard for soft (tone) violations that remain after the rule fixes, and by
-``penny-slm rewrite``. While decoding, :class:`ProhibitionMask` makes it impossible to emit ``*``,
+``penny-slm rewrite``. While decoding, :class:`CallMask` makes it impossible to emit ``*``,
 more than the persona's ``!`` budget, or a coffee term, so a rewrite cannot reintroduce an absolute
 prohibition. The guard still re-checks every rewrite (rules, tone head, code spans) before using it.
 """
@@ -36,50 +36,67 @@ MAX_CANDIDATES = 8  # coffee check: how many next-best tokens to try before givi
 
 
 class ProhibitionMask:
-    """A ``LogitsHook``: ``*`` never, ``!`` only within the persona's budget (a token may hold several),
-    no token that completes a coffee term. With ``copy`` set it first applies the copy bonus, and the
-    token that continues copying the (rule-fixed) source is exempt from the ``*`` and coffee bans:
-    ``**bold**`` and CoffeeScript passed the rules there, so copying them reintroduces nothing."""
+    """A model's ban tables: the ``*`` tokens, the ``!`` count of every token, the decoded pieces used to spot a
+    coffee term. Built once per loaded model and shared by every call; the per-call state (the source being
+    copied, whether bullets are allowed) lives in the :class:`CallMask` that :meth:`bind` returns, so two turns
+    rewriting at once never see each other's text."""
 
     def __init__(self, generator: OnnxCausalLM, persona: Persona) -> None:
         tokenizer = generator.tokenizer
         self.persona = persona
-        self._decode = tokenizer.decode
+        self.decode = tokenizer.decode
         vocab = tokenizer.get_vocab()
-        self._pieces = {i: t.replace("Ġ", " ").replace("Ċ", "\n") for t, i in vocab.items()}
+        self.pieces = {i: t.replace("Ġ", " ").replace("Ċ", "\n") for t, i in vocab.items()}
         self.star_ids = np.array([i for t, i in vocab.items() if "*" in t or "∗" in t], dtype=np.int64)
         self.bullet_id = vocab.get("*", -1)
-        self.bullets = False  # set per call: only a source with "* " bullets may get them back
         bangs = {i: t.count("!") + t.count("！") for t, i in vocab.items()}
         self.bang_ids = np.array([i for i, n in bangs.items() if n], dtype=np.int64)
-        self._bang_counts = np.array([bangs.get(i, 0) for i in range(max(bangs) + 1)], dtype=np.int64)
-        self.copy: CopyBias | None = None  # set per call by the Rewriter
+        self.bang_counts = np.array([bangs.get(i, 0) for i in range(max(bangs) + 1)], dtype=np.int64)
+
+    def bind(self, copy: CopyBias | None = None, *, bullets: bool = False) -> CallMask:
+        """The ``LogitsHook`` for one generation: ``copy`` (if any) is applied first; ``bullets``: the source has
+        ``* `` bullets, so a lone ``*`` opening a line may come back."""
+        return CallMask(self, copy, bullets)
+
+
+class CallMask:
+    """A ``LogitsHook``: ``*`` never, ``!`` only within the persona's budget (a token may hold several),
+    no token that completes a coffee term. With ``copy`` it first applies the copy bonus, and the token that
+    continues copying the (rule-fixed) source is exempt from the ``*`` and coffee bans: ``**bold**`` and
+    CoffeeScript passed the rules there, so copying them reintroduces nothing."""
+
+    def __init__(self, tables: ProhibitionMask, copy: CopyBias | None, bullets: bool) -> None:
+        self.tables = tables
+        self.copy = copy
+        self.bullets = bullets
 
     def __call__(self, out_ids: list[int], logits: np.ndarray) -> None:
+        t = self.tables
         copying = self.copy.apply(out_ids, logits) if self.copy is not None else []
-        text = self._decode(out_ids) if out_ids else ""
+        text = t.decode(out_ids) if out_ids else ""
         if _inside_code(text):  # code is copied, never policed: `*ptr`, `!=`, COFFEE_TABLE
             return
         kept = logits[copying].copy()  # copying the rule-fixed source (**bold**, CoffeeScript) reintroduces nothing
         if self.bullets and text.endswith("\n"):  # a lone "*" opening a line is a markdown bullet
-            logits[self.star_ids[self.star_ids != self.bullet_id]] = -np.inf
+            logits[t.star_ids[t.star_ids != t.bullet_id]] = -np.inf
         else:
-            logits[self.star_ids] = -np.inf
+            logits[t.star_ids] = -np.inf
         logits[copying] = kept
         prose = CODE.sub("", text)
-        budget = self.persona.max_exclamations - prose.count("!") - prose.count("！")
-        over = self.bang_ids[self._bang_counts[self.bang_ids] > budget]  # "!!" is one token: count, not presence
+        budget = t.persona.max_exclamations - prose.count("!") - prose.count("！")
+        over = t.bang_ids[t.bang_counts[t.bang_ids] > budget]  # "!!" is one token: count, not presence
         logits[over] = -np.inf
         tail = text[-48:]
         for _ in range(MAX_CANDIDATES):
             token = int(logits.argmax())
-            if token in copying or not coffee_match(tail + self._pieces.get(token, ""), self.persona, since=len(tail)):
+            if token in copying or not coffee_match(tail + t.pieces.get(token, ""), t.persona, since=len(tail)):
                 return
             logits[token] = -np.inf
 
 
+@dataclass(frozen=True, slots=True)
 class CopyBias:
-    """Adds ``bonus`` to the source token continuing the copy in progress (``ProhibitionMask`` applies it).
+    """Adds ``bonus`` to the source token continuing the copy in progress (``CallMask`` applies it); one per call.
 
     A rewrite is a minimal edit: most of its tokens are the source's, in order. The fine-tuned model
     still drops short clean openers and closers ("Yes,", "Good.") it was not sure about; a small bonus
@@ -90,17 +107,17 @@ class CopyBias:
     bonus would only tip the model towards keeping hype it was unsure about.
     """
 
-    def __init__(self, bonus: float, max_match: int = 8) -> None:
-        self.bonus = bonus
-        self.max_match = max_match
-        self.source: list[int] = []
-        self.unboosted: frozenset[int] = frozenset()
+    bonus: float
+    source: tuple[int, ...] = ()
+    unboosted: frozenset[int] = frozenset()
+    max_match: int = 8
 
     def continuations(self, out_ids: list[int]) -> tuple[list[int], list[int]]:
         """(every token continuing the copy, those of them that get the bonus)."""
-        positions = [j for j in copy_positions(self.source, out_ids, self.max_match) if j < len(self.source)]
-        boosted = {self.source[j] for j in positions if j not in self.unboosted}
-        return sorted({self.source[j] for j in positions}), sorted(boosted)
+        source = list(self.source)
+        positions = [j for j in copy_positions(source, out_ids, self.max_match) if j < len(source)]
+        boosted = {source[j] for j in positions if j not in self.unboosted}
+        return sorted({source[j] for j in positions}), sorted(boosted)
 
     def apply(self, out_ids: list[int], logits: np.ndarray) -> list[int]:
         """Add the bonus to the boosted continuations in ``logits``; returns every continuation."""
@@ -110,8 +127,9 @@ class CopyBias:
 
     def draft(self, out_ids: list[int], n: int) -> list[int]:
         """The next ``n`` source tokens after the first copy position: prompt-lookup decoding's proposal."""
-        positions = copy_positions(self.source, out_ids, self.max_match)
-        return self.source[positions[0]:positions[0] + n] if positions else []
+        source = list(self.source)
+        positions = copy_positions(source, out_ids, self.max_match)
+        return source[positions[0]:positions[0] + n] if positions else []
 
 
 def copy_positions(source: list[int], out_ids: list[int], max_match: int = 8) -> list[int]:
@@ -151,7 +169,10 @@ class Rewrite:
 
 
 class Rewriter:
-    """Loads the ``rewriter`` artifact from the registry (checksums verified) and rewrites one response."""
+    """Loads the ``rewriter`` artifact from the registry (checksums verified) and rewrites one response.
+
+    Safe to share between concurrent turns: every call builds its own :class:`CopyBias` and :class:`CallMask`;
+    the loaded model and the ban tables are read-only (onnxruntime sessions take concurrent runs)."""
 
     def __init__(self, persona: Persona | None = None, n_threads: int = 2, max_tokens: int = 200,
                  copy_bonus: float = COPY_BONUS, flags_sentence: Callable[[str], bool] | None = None,
@@ -161,7 +182,7 @@ class Rewriter:
         self.flags_sentence = flags_sentence  # the guard's tone scorer: its flagged sentences get no copy bonus
         self.n_threads = n_threads
         self.max_tokens = max_tokens
-        self.copy = CopyBias(copy_bonus)
+        self.copy_bonus = copy_bonus
         self.draft_tokens = draft_tokens
         self.generator: OnnxCausalLM | None = None
         self.mask: ProhibitionMask | None = None
@@ -175,27 +196,28 @@ class Rewriter:
         self.generator = OnnxCausalLM(path, n_threads=self.n_threads, name=f"{self.artifact} {version}")
         self.generator.load()
         self.mask = ProhibitionMask(self.generator, self.persona)
-        self.mask.copy = self.copy
         self.model_version = version
 
     @property
     def loaded(self) -> bool:
         return self.generator is not None
 
-    def rewrite(self, response: str, deadline_s: float = 5.0) -> Rewrite:
-        """Penny-voice rewrite of ``response``; stops at ``deadline_s`` (the caller then discards a cut-off text)."""
+    def rewrite(self, response: str, deadline_s: float = 5.0, *, draft_tokens: int | None = None) -> Rewrite:
+        """Penny-voice rewrite of ``response``; stops at ``deadline_s`` (the caller then discards a cut-off text).
+        ``draft_tokens`` overrides the prompt-lookup draft length for this call (0: one token per pass)."""
         if not isinstance(response, str):
             raise InputError(f"expected a str response, got {type(response).__name__}")
-        if self.generator is None:
+        if self.generator is None or self.mask is None:
             raise NotLoadedError("Rewriter used before load(); build it with: penny-slm models build")
-        assert self.mask is not None
-        self.mask.bullets = bool(_BULLET.search(response))
+        response = self.generator.strip_special(response)
         encoding = self.generator.tokenizer.encode(response, add_special_tokens=False)
-        self.copy.source = encoding.ids
-        self.copy.unboosted = (flagged_positions(response, encoding.offsets, self.flags_sentence)
-                               if self.flags_sentence is not None else frozenset())
+        unboosted = (flagged_positions(response, encoding.offsets, self.flags_sentence)
+                     if self.flags_sentence is not None else frozenset())
+        copy = CopyBias(self.copy_bonus, tuple(encoding.ids), unboosted)
+        hook = self.mask.bind(copy, bullets=bool(_BULLET.search(response)))
+        n_draft = self.draft_tokens if draft_tokens is None else draft_tokens
+        draft = functools.partial(copy.draft, n=n_draft) if n_draft else None
         messages = [Message("system", SYSTEM_PROMPT), Message("user", response)]
-        draft = functools.partial(self.copy.draft, n=self.draft_tokens) if self.draft_tokens else None
         generation = self.generator.chat(messages, max_tokens=self.max_tokens, deadline_s=deadline_s,
-                                         logits_hook=self.mask, draft=draft)
+                                         logits_hook=hook, draft=draft)
         return Rewrite(generation.text.strip(), generation)
