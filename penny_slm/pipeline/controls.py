@@ -603,9 +603,11 @@ class LearningControls:
         ack = self.sync.queue_update(SOURCE, {"kind": "decision", "user_id": user_id, "pending_id": change_id, "action": action})
         self.sync.process_queue()
         row = p.get_by_id(change_id)
-        changed = row.decided_outbox_id == ack.outbox_id
+        changed = row.decided_outbox_id == ack.outbox_id and row.state == ("approved" if action == "approve" else "rejected")
         if changed:
             detail = f"change #{change_id} {row.state}"
+        elif row.state == "expired":
+            detail = f"change #{change_id} expired at {iso(row.expires)} before it was decided"
         elif row.state == "awaiting_approval":
             detail = f"change #{change_id} still awaits approval: learning was stopped before it could apply"
         else:
