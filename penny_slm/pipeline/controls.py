@@ -88,7 +88,7 @@ def evidence_of(text: str, setting: str) -> str:
 
 
 def learning_items(user_id: str, message_id: str, updates: Iterable[dict[str, Any] | PreferenceUpdate], *, message: str,
-                   model_version: str | None, log_message_text: str) -> list[tuple[str, dict[str, Any], str]]:
+                   model_version: str | None, log_message_text: str) -> list[tuple[str, dict[str, Any], str | None]]:
     """One turn's learning updates as sync-queue items ``(source, update, idempotency_key)``, followed by the
     ``snapshot`` that makes the batch a profile version. ``PreferenceUpdate``s become ``dimension`` or ``slang``
     updates (message id = ``source_turn``; evidence per the privacy setting); dicts ``{"key", "value",
@@ -96,7 +96,7 @@ def learning_items(user_id: str, message_id: str, updates: Iterable[dict[str, An
     refuse are left out and logged: a bad update never costs the turn its other writes."""
     from penny_slm.pipeline.sync import validate_update
 
-    items: list[tuple[str, dict[str, Any], str]] = []
+    items: list[tuple[str, dict[str, Any], str | None]] = []
     for i, update in enumerate(updates):
         queued = _queued(user_id, message_id, update, message, model_version or "", log_message_text)
         try:
