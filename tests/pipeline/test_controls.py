@@ -544,3 +544,29 @@ def test_a_database_of_the_previous_schema_is_brought_forward(open_store: Opener
     made = r.controls.rollback("cj", 1)  # an old flat snapshot restores the dimensions and leaves the slang alone
     assert made.profile["dimensions"] == {"formality_level": 0.5} and made.profile["slang"] == {"rizz": {"gloss": "charm", "adopted": False}}
     assert r.sync.get_latest_context("cj").confidence["formality_level"] == 0.6
+
+
+def test_every_learning_setting_is_the_one_the_controls_use(open_store: Opener) -> None:
+    """Non-default values of each setting change what happens (the defaults are exercised by the tests above)."""
+    r = rig(open_store(), rate_limits={"formality_level": 0.05, "warmth": 0.2}, rate_window_hours=2.0, approval_threshold=0.5,
+            max_new_slang_per_day=1, approval_expiry_hours=1.0)
+    r.learn("cj", "formality_level", 0.5)
+    r.learn("cj", "formality_level", 0.6)  # 0.1 > 0.05: clipped
+    r.learn("cj", "warmth", 0.1)
+    r.learn("cj", "warmth", 0.5)  # 0.4 < approval_threshold 0.5, over warmth's 0.2: clipped
+    r.learn("cj", "technical_depth", 0.1)
+    r.learn("cj", "technical_depth", 0.6)  # 0.5 is not more than 0.5 and no limit is configured for it: applied
+    r.learn("cj", "technical_depth", 0.0)  # 0.6 > 0.5: waits
+    for term in ("rizz", "mid"):
+        r.sync.queue_update("context", {"kind": "slang", "user_id": "cj", "term": term})
+    r.sync.process_queue()
+    assert [a for _, a in r.actions("cj")] == ["applied", "clipped", "applied", "clipped", "applied", "applied",
+                                               "awaiting_approval", "applied", "deferred"]
+    assert r.sync.get_latest_context("cj").dimensions == {"formality_level": 0.55, "warmth": 0.3, "technical_depth": 0.6}
+    r.clock.advance(1.5)
+    assert r.controls.pending("cj")[0].state == "expired"  # approval_expiry_hours 1
+    r.learn("cj", "formality_level", 0.6)  # still inside the 2 h window
+    assert r.actions("cj")[-1] == ("formality_level", "deferred")
+    r.clock.advance(0.6)  # past rate_window_hours 2
+    r.learn("cj", "formality_level", 0.6)
+    assert r.actions("cj")[-1] == ("formality_level", "applied")
