@@ -126,8 +126,9 @@ def _queued(user_id: str, message_id: str, update: Any, message: str, model_vers
     if not isinstance(update, dict):
         return update  # validate_update says what is wrong with it
     evidence = update.get("evidence") if isinstance(update.get("evidence"), str) else ""
-    return {"kind": "dimension", "user_id": user_id, "message_id": message_id, "model_version": model_version,
-            **{k: v for k, v in update.items() if k != "evidence"}, "evidence": evidence_of(evidence or message, setting)}
+    fields = {k: v for k, v in update.items() if k not in ("kind", "user_id", "evidence")}  # a module never picks the user
+    return {"message_id": message_id, "model_version": model_version, **fields, "kind": "dimension", "user_id": user_id,
+            "evidence": evidence_of(evidence or message, setting)}
 
 
 # -- the writer's side ------------------------------------------------------------------------------------------------

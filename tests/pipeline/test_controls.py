@@ -367,11 +367,14 @@ def test_the_log_says_what_when_from_which_message_by_which_model_and_what_a_con
 
 def test_bad_preference_updates_are_left_out_and_the_rest_is_queued(caplog: pytest.LogCaptureFixture) -> None:
     items = learning_items("cj", "m", (PreferenceUpdate("", None, 1, "", "m"), {"value": 3},
-                                       PreferenceUpdate("humour", None, "dry", "", "")),
+                                       PreferenceUpdate("humour", None, "dry", "", ""),
+                                       PreferenceUpdate("slang:", None, "x", "", ""),
+                                       {"key": "k", "value": 1, "user_id": "someone-else", "kind": "slang"}),
                            message="hi", model_version=None, log_message_text="excerpt")
-    assert [i[1].get("key") for i in items] == ["humour", None] and items[0][1]["message_id"] == "m"
+    assert [i[1].get("key") for i in items] == ["humour", "k", None] and items[0][1]["message_id"] == "m"
+    assert items[1][1]["user_id"] == "cj" and items[1][1]["kind"] == "dimension"  # a module never picks the user
     assert items[0][1]["evidence"] == "hi"  # no evidence given: the message is the evidence
-    assert sum("left out" in rec.getMessage() for rec in caplog.records) == 2
+    assert sum("left out" in rec.getMessage() for rec in caplog.records) == 3
     assert learning_items("cj", "m", (), message="hi", model_version=None, log_message_text="hash") == []
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from penny_slm.config import load_config
+from penny_slm.errors import NotLoadedError
 from penny_slm.pipeline.layer import SLMLayer
 from penny_slm.pipeline.modules.base import TurnContext
 from penny_slm.pipeline.modules.guard import SAFE_MODE
@@ -70,8 +71,10 @@ def test_the_kill_switch_puts_every_turn_in_safe_mode_until_resumed(models_env: 
 
 
 def test_learning_off_in_the_config_learns_nothing_and_keeps_the_guard(tmp_path: Path) -> None:
-    layer = SLMLayer(load_config(_config(tmp_path, models=NO_MODELS, learning={"enabled": False})),
-                     sqlite_path=tmp_path / "p.db").load()
+    layer = SLMLayer(load_config(_config(tmp_path, models=NO_MODELS, learning={"enabled": False})), sqlite_path=tmp_path / "p.db")
+    with pytest.raises(NotLoadedError, match="before load"):
+        layer.controls  # noqa: B018
+    layer.load()
     turn = asyncio.run(layer.process("cj", "hi there", llm=lambda s, m: "Hello."))
     assert not turn.safe_mode and turn.to_dict()["safe_mode"] is False
     assert _learned(layer, "cj") == [] and layer.store.ModuleRun.select().count() == 2  # type: ignore[union-attr]
