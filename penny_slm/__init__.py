@@ -24,6 +24,7 @@ from penny_slm.errors import (
     PennySLMError,
     RegistryError,
 )
+from penny_slm.pipeline.controls import LearningControls
 from penny_slm.pipeline.factory import SLMFactory, module_from_config
 from penny_slm.pipeline.layer import SLMLayer
 from penny_slm.pipeline.model_registry import ModelRegistry
@@ -31,7 +32,15 @@ from penny_slm.pipeline.modules.base import Module, TurnContext
 from penny_slm.pipeline.modules.guard import PersonalityGuard
 from penny_slm.pipeline.modules.research import ResearchClassifier
 from penny_slm.pipeline.modules.rewriter import Rewriter
-from penny_slm.results import Change, ContextUpdate, GuardResult, ModuleOutcome, ResearchClassification, TurnResult
+from penny_slm.results import (
+    Change,
+    ContextUpdate,
+    GuardResult,
+    ModuleOutcome,
+    PreferenceUpdate,
+    ResearchClassification,
+    TurnResult,
+)
 
 __version__ = "0.2.0"
 
@@ -39,8 +48,9 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "Change", "ChecksumError", "ConfigError", "ContextUpdate", "EndpointError", "GenerationError", "GuardResult",
-    "InputError", "MissingDependencyError", "Module", "ModelNotFoundError", "ModelRegistry", "ModuleOutcome",
-    "NotLoadedError", "ParityError", "PennySLMError", "Persona", "PersonalityGuard", "RegistryError",
+    "InputError", "LearningControls", "MissingDependencyError", "Module", "ModelNotFoundError", "ModelRegistry",
+    "ModuleOutcome", "NotLoadedError", "ParityError", "PennySLMError", "Persona", "PersonalityGuard", "PreferenceUpdate",
+    "RegistryError",
     "ResearchClassification", "ResearchClassifier", "Rewriter", "SLMConfig", "SLMFactory", "SLMLayer", "TurnContext",
     "TurnResult", "__version__", "load_config", "load_persona", "module_from_config",
 ]

@@ -1,4 +1,5 @@
-"""``penny-slm``: models build|list|rollback, classify, guard, eval research|guard, data fetch|list|check, bench, demo.
+"""``penny-slm``: models build|list|rollback, classify, guard, eval research|guard, data fetch|list|check, bench, demo,
+profile show|log|versions|rollback|export|delete|pending|approve|reject, kill, resume.
 
 Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr); ``data fetch`` exits 1
 when a requested source is not in the cache at the end, ``data check`` when it finds an overlap. Heavy
@@ -362,9 +363,12 @@ def _layer(cfg: SLMConfig, db_path: str | None) -> Any:
 
 
 def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
-    """A scripted conversation through the whole layer on the embedded defaults (a throwaway database)."""
+    """A scripted conversation through the whole layer on the embedded defaults (a throwaway database);
+    ``--controls``: the learning controls instead (no model needed)."""
     import asyncio
 
+    if args.controls:
+        return _demo_controls(cfg, args.db)
     layer = _layer(cfg, args.db)
     try:
         print(f"main LLM: {cfg.runtime.main_llm}; research {layer.classifier and layer.classifier.model_version}, "
@@ -376,6 +380,159 @@ def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
         print(f"learned profile after {len(DEMO_TURNS)} turns (applied through the sync manager): {profile.dimensions}")
     finally:
         layer.close()
+    return 0
+
+
+def _demo_controls(cfg: SLMConfig, db_path: str | None) -> int:
+    """The learning controls on a throwaway profile: a clipped change, one deferred for approval, an approval, a
+    rollback and the kill switch. The updates are fed as the context tracker yields them (PreferenceUpdates), through
+    the same path the layer queues them on; no model is needed."""
+    import tempfile
+
+    from penny_slm.pipeline import db
+    from penny_slm.pipeline.controls import LearningControls, learning_items
+    from penny_slm.pipeline.sync import ContextSyncManager
+    from penny_slm.results import PreferenceUpdate
+
+    path = Path(db_path) if db_path else Path(tempfile.mkdtemp(prefix="penny-demo-")) / "personality.db"
+    store = db.open_sqlite(path)
+    sync = ContextSyncManager(store, learning=cfg.learning)
+    controls = LearningControls(store, sync, cfg.learning)
+    user = "demo-user"
+    turns = [("can you please walk me through it properly", PreferenceUpdate("formality_level", None, 0.5, "please walk me through it properly", "t1", 0.8)),
+             ("kindly explain the details", PreferenceUpdate("formality_level", 0.5, 0.58, "kindly explain", "t2", 0.8)),
+             ("I would appreciate a thorough, formal answer", PreferenceUpdate("formality_level", 0.58, 0.75, "a thorough, formal answer", "t3", 0.8)),
+             ("Dear Penny, I write to request a formal reply", PreferenceUpdate("formality_level", 0.6, 0.95, "Dear Penny, I write to request", "t4", 0.9)),
+             ("that answer was bussin fr", PreferenceUpdate("slang:bussin", None, {"gloss": "very good", "adopt": True}, "was bussin fr", "t5", 0.9))]
+    try:
+        print(f"learning controls on a throwaway profile ({path})\n")
+        for message, update in turns:
+            sync.queue_updates(learning_items(user, update.source_turn, (update,), message=message, model_version="demo",
+                                              log_message_text=cfg.learning.log_message_text))
+            sync.process_queue()
+            entry = next(e for e in reversed(controls.log(user)) if e.key == update.key)
+            print(f"user> {message}\n  {entry.key}: {entry.action}{': ' + entry.detail if entry.detail else ''}")
+        print("\nwaiting for approval:")
+        for waiting in controls.pending(user):
+            print(f"  {waiting.line()}")
+        decision = controls.approve(user, controls.pending(user)[0].id)
+        print(f"\napprove #{decision.change_id}: {decision.detail}; formality_level is now "
+              f"{sync.get_latest_context(user).dimensions['formality_level']}")
+        print("versions: " + ", ".join(f"v{v.version} ({v.note})" for v in controls.versions(user)))
+        made = controls.rollback(user, 1)
+        print(f"rollback to v1: now v{made.version}, formality_level {made.profile['dimensions']['formality_level']}")
+        status = controls.kill("demo")
+        sync.queue_updates(learning_items(user, "t6", (PreferenceUpdate("technical_depth", None, 0.7, "explain the internals", "t6"),),
+                                          message="explain the internals", model_version="demo", log_message_text="excerpt"))
+        sync.process_queue()
+        print(f"kill switch: safe_mode={status.safe_mode} learning={status.learning}; "
+              f"a new update is {controls.log(user)[-1].action}: {controls.log(user)[-1].detail}")
+        print(f"resume: safe_mode={controls.resume('demo over').safe_mode}\n\ntransparency log:")
+        for entry in controls.log(user):
+            print(f"  {entry.line()}")
+    finally:
+        store.close()
+    return 0
+
+
+# -- profile, kill, resume --------------------------------------------------------------------------------------------
+
+def _open_controls(cfg: SLMConfig, where: str | None, *, create: bool = False) -> tuple[Any, Any]:
+    """(store, LearningControls) on ``--db`` (a SQLite file, or a postgresql:// URL) or the layer's default database."""
+    from penny_slm.pipeline import db
+    from penny_slm.pipeline.controls import LearningControls
+    from penny_slm.pipeline.sync import ContextSyncManager
+
+    synchronous = cfg.runtime.database_synchronous
+    if where and where.startswith(("postgres://", "postgresql://")):
+        store = db.connect(where)
+    else:
+        url = None if where else (cfg.runtime.database_url or os.environ.get("PENNY_DB_URL"))
+        path = Path(where) if where else db.default_sqlite_path()
+        if not url and not create and not path.is_file():
+            raise InputError(f"no personality database at {path} (Penny has not run with it yet); give --db PATH")
+        store = db.connect(url) if url else db.open_sqlite(path, synchronous=synchronous)  # type: ignore[arg-type]
+    sync = ContextSyncManager(store, learning=cfg.learning)
+    return store, LearningControls(store, sync, cfg.learning)
+
+
+def cmd_profile(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """What Penny learned about a user, and the controls over it (see pipeline/controls.py)."""
+    if not args.user.strip():
+        raise InputError("--user must name a user")
+    store, controls = _open_controls(cfg, args.db)
+    try:
+        return _profile(args, controls)
+    finally:
+        store.close()
+
+
+def _profile(args: argparse.Namespace, controls: Any) -> int:
+    command, user = args.profile_command, args.user
+    if command == "show":
+        shown = controls.show(user)
+        if args.json:
+            _print_json(shown)
+            return 0
+        print(f"{user}: profile v{shown['version']}, {shown['awaiting_approval']} awaiting approval, {shown['deferred']} deferred, "
+              f"{shown['pending_updates']} queued")
+        for key, value in sorted(shown["dimensions"].items()):
+            print(f"  {key} = {value!r} (confidence {shown['confidence'].get(key, 0):.2f})")
+        if shown["slang"]:
+            print("  slang: " + ", ".join(f"{t} ({e['gloss']})" if e["gloss"] else t for t, e in shown["slang"].items())
+                  + "".join(f"; {t} adopted into Penny's voice" for t, e in shown["slang"].items() if e["adopted"]))
+        print(f"  {_status_line(controls.status())}")
+    elif command == "log":
+        entries = controls.log(user, args.limit)
+        _print_json([e.to_dict() for e in entries]) if args.json else print("\n".join(e.line() for e in entries) or f"nothing logged for {user}")
+    elif command == "versions":
+        versions = controls.versions(user)
+        if args.json:
+            _print_json([v.to_dict() for v in versions])
+        for v in [] if args.json else versions:
+            print(f"v{v.version}  {v.at[:19].replace('T', ' ')}  {v.note or '-'}  {json.dumps(v.profile['dimensions'], sort_keys=True)}")
+        if not versions and not args.json:
+            print(f"no profile versions for {user}")
+    elif command == "rollback":
+        made = controls.rollback(user, args.version)
+        _print_json(made.to_dict()) if args.json else print(f"{user}: restored v{args.version} as v{made.version}")
+    elif command == "export":
+        _print_json(controls.export(user))
+    elif command == "delete":
+        if not args.yes:
+            raise InputError(f"this deletes everything stored about {user!r} for good; add --yes to do it (export it first: "
+                             f"penny-slm profile export --user {user})")
+        report = controls.delete(user)
+        if args.json:
+            _print_json(report.to_dict())
+        else:
+            print(f"{user}: deleted {sum(report.rows.values())} rows ({', '.join(f'{t} {n}' for t, n in report.rows.items() if n) or 'none'}); "
+                  f"{'vacuumed' if report.vacuumed else 'nothing to vacuum'}. {report.note}")
+    elif command == "pending":
+        entries = controls.pending(user, all_states=args.all)
+        _print_json([e.to_dict() for e in entries]) if args.json else print("\n".join(e.line() for e in entries) or f"nothing waits for {user}")
+    else:
+        decision = controls.approve(user, args.id) if command == "approve" else controls.reject(user, args.id)
+        _print_json(decision.to_dict()) if args.json else print(decision.detail + ("" if decision.changed else " (nothing changed)"))
+    return 0
+
+
+def _status_line(status: Any) -> str:
+    if not status.safe_mode:
+        return "learning " + ("on" if status.learning else "off (learning.enabled: false)") + "; generative rewriting on"
+    why = "learning.kill_switch in the config" if status.config_kill_switch and not status.kill_switch else (
+        f"kill switch since {(status.changed_at or '')[:19].replace('T', ' ')}" + (f" ({status.reason})" if status.reason else ""))
+    return f"SAFE MODE: learning and generative rewriting stopped ({why})"
+
+
+def cmd_kill(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Stop all learning and all generative rewriting (safe mode) until ``resume``; kept in the database."""
+    store, controls = _open_controls(cfg, args.db, create=True)
+    try:
+        status = controls.kill(args.reason) if args.command == "kill" else controls.resume(args.reason)
+    finally:
+        store.close()
+    _print_json(status.to_dict()) if args.json else print(_status_line(status))
     return 0
 
 
@@ -482,14 +639,61 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a scripted conversation through the whole layer on the embedded defaults")
     demo.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
+    demo.add_argument("--controls", action="store_true",
+                      help="show the learning controls instead: a clipped change, an approval, a rollback, the kill switch")
+
+    where = _Parser(add_help=False)
+    where.add_argument("--db", metavar="PATH", help="the SQLite file (or a postgresql:// URL); default: the layer's database "
+                                                    "(runtime.database_url, $PENNY_DB_URL, else personality.db in the data folder)")
+    where.add_argument("--json", action="store_true")
+    profile = sub.add_parser("profile", help="what Penny learned about a user: show, log, versions, rollback, export, delete, approvals")
+    psub = profile.add_subparsers(dest="profile_command", required=True, parser_class=_Parser)
+    who = _Parser(add_help=False, parents=[where])
+    who.add_argument("--user", required=True, help="the user id Penny passes to the layer")
+    psub.add_parser("show", parents=[who], help="the learned profile, its version and what waits")
+    plog = psub.add_parser("log", parents=[who], help="the transparency log: what was learned, when, from which message, what a control did")
+    plog.add_argument("--limit", type=_positive, help="the last N entries only")
+    psub.add_parser("versions", parents=[who], help="every profile version")
+    prb = psub.add_parser("rollback", parents=[who], help="restore an earlier version as a new one")
+    prb.add_argument("version", type=_number("version"), metavar="VERSION", help="a version number (3 or v3)")
+    psub.add_parser("export", parents=[who], help="everything stored about the user, as JSON")
+    pdel = psub.add_parser("delete", parents=[who], help="delete everything stored about the user, and scrub the database files")
+    pdel.add_argument("--yes", action="store_true", help="really delete")
+    ppend = psub.add_parser("pending", parents=[who], help="changes waiting for approval or for a rate limit's window")
+    ppend.add_argument("--all", action="store_true", help="also entries already decided, expired or released")
+    for name, text in (("approve", "apply a change waiting for approval"), ("reject", "drop a change waiting for approval")):
+        decide = psub.add_parser(name, parents=[who], help=text)
+        decide.add_argument("id", type=_number("change id"), metavar="ID", help="the change's number (see: profile pending)")
+    for name, text in (("kill", "stop all learning and all generative rewriting (safe mode) until resume"),
+                       ("resume", "end safe mode (learning.kill_switch in the config, if set, still holds)")):
+        switch = sub.add_parser(name, parents=[where], help=text)
+        switch.add_argument("--reason", default="", help="recorded with the switch")
     chat = sub.add_parser("chat", help="talk to Penny through the layer, one message per line")
     chat.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
     chat.add_argument("--user", default="me", help="user id for the profile")
     return parser
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
+
+
+def _number(what: str) -> typing.Callable[[str], int]:
+    def parse(text: str) -> int:
+        digits = text.lstrip("v#")
+        if not digits.isdigit():
+            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}")
+        return int(digits)
+
+    parse.__name__ = what  # argparse names the type in its message
+    return parse
+
+
 COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval,
-            "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat}
+            "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat, "profile": cmd_profile,
+            "kill": cmd_kill, "resume": cmd_kill}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -81,12 +81,48 @@ class RuntimeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """Days each history table keeps its rows; a prune in the sync writer deletes older ones (hourly, on its own)."""
+
+    outbox: float = 7.0  # applied queue rows (an idempotency key is remembered this long); pending rows are never pruned
+    module_runs: float = 30.0
+    update_log: float = 365.0  # the transparency log, and decided approval-queue entries
+    alerts: float = 365.0  # alerts, and the dead letters they point at
+
+
+LOG_MESSAGE_TEXT = ("excerpt", "hash")
+
+
+@dataclass(frozen=True, slots=True)
+class LearningConfig:
+    """Privacy and safety controls on what Penny learns about a user (``pipeline/controls.py``)."""
+
+    enabled: bool = True
+    """false: nothing is learned (no profile updates are queued, and the writer blocks any that arrive)."""
+    kill_switch: bool = False
+    """true: safe mode, as ``penny-slm kill``: no learning and no generative rewriting (OR-ed with the database's switch)."""
+    rate_limits: dict[str, float] = field(default_factory=lambda: {"formality_level": 0.1, "technical_depth": 0.1})
+    """Most a numeric dimension may move (sum of absolute changes) per ``rate_window_hours``; beyond: clipped or deferred."""
+    rate_window_hours: float = 24.0
+    max_new_slang_per_day: int = 3
+    """New terms added to a user's slang lexicon per rolling 24 hours; more are deferred."""
+    approval_threshold: float = 0.3
+    """A single update moving a numeric dimension by more than this waits for approval."""
+    approval_expiry_hours: float = 72.0
+    log_message_text: str = "excerpt"
+    """What the transparency log keeps of the message a change was learned from: ``excerpt`` (at most 80
+    characters) or ``hash`` (its sha256, no text)."""
+    retention_days: RetentionConfig = field(default_factory=RetentionConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class SLMConfig:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Modules by block name (the framework's four, plus any a third party registers): see :class:`ModuleEntry`."""
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
     resource_management: ResourceConfig = field(default_factory=ResourceConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    learning: LearningConfig = field(default_factory=LearningConfig)
     slm_models: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Generative models by name: ``{"adapter": kind, "artifact" | "path" | adapter kwargs...}``. The
     adapter's ``__init__`` is the schema; ``pipeline.factory`` checks each entry against it."""
@@ -138,6 +174,15 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "enforcement_level": (lambda v: v in ("strict", "lenient"), "must be 'strict' or 'lenient'"),
     "database_synchronous": (lambda v: v in ("normal", "full"), "must be 'normal' or 'full'"),
     "tone_threshold": (lambda v: 0.0 < v < 1.0, "must be between 0 and 1"),
+    "rate_window_hours": (lambda v: v > 0, "must be > 0 hours"),
+    "max_new_slang_per_day": (lambda v: v >= 1, "must be >= 1"),
+    "approval_threshold": (lambda v: v > 0, "must be > 0"),
+    "approval_expiry_hours": (lambda v: v > 0, "must be > 0 hours"),
+    "log_message_text": (lambda v: v in LOG_MESSAGE_TEXT, "must be 'excerpt' or 'hash'"),
+    "outbox": (lambda v: v > 0, "must be > 0 days"),
+    "module_runs": (lambda v: v > 0, "must be > 0 days"),
+    "update_log": (lambda v: v > 0, "must be > 0 days"),
+    "alerts": (lambda v: v > 0, "must be > 0 days"),
 }
 
 
@@ -154,11 +199,13 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if name in _RANGES and not _RANGES[name][0](items):
             raise ConfigError(path, f"{list(items)!r} {_RANGES[name][1]}")
         return items
-    if origin is dict:  # models / slm_models: name -> entry; each entry's own keys are checked by the factory
+    if origin is dict:  # models / slm_models: name -> entry (its own keys are checked by the factory); rate limits
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected an object, got {type(value).__name__}")
         for key, entry in value.items():
             _ENTRY_CHECKS[path](f"{path} -> {key}", key, entry)
+        if typing.get_args(tp)[1] is float:
+            return {k: float(v) for k, v in value.items()}
         return {k: dict(v) for k, v in value.items()}
     if origin in (Union, types.UnionType):
         raise ConfigError(path, "union types are not supported in config")  # pragma: no cover
@@ -189,7 +236,12 @@ def _check_module_block(path: str, block: str, entry: Any) -> None:
             coerce_value(tp, entry[key], f"{path} -> {key}")
 
 
-_ENTRY_CHECKS = {"models": _check_module_block, "slm_models": _check_slm_entry}
+def _check_rate_limit(path: str, key: str, entry: Any) -> None:
+    if isinstance(entry, bool) or not isinstance(entry, int | float) or not entry > 0:
+        raise ConfigError(path, f"expected a number > 0 (the most {key} may move per window), got {entry!r}")
+
+
+_ENTRY_CHECKS = {"models": _check_module_block, "slm_models": _check_slm_entry, "learning -> rate_limits": _check_rate_limit}
 
 
 def coerce_value(tp: Any, value: Any, path: str) -> Any:

@@ -108,6 +108,32 @@ class GuardResult(_ToDict):
 
 
 @dataclass(frozen=True, slots=True)
+class PreferenceUpdate(_ToDict):
+    """One thing the context tracker learned from one message, on its way to the profile.
+
+    key: a profile dimension (``formality_level``, ``technical_depth`` ...), ``persona.<setting>`` for a change
+    to Penny's own persona (always waits for approval), or ``slang:<term>`` for a slang term, whose ``new`` is its
+    gloss (a string) or ``{"gloss": str, "adopt": bool}``; ``adopt`` asks to use the term in Penny's own voice
+    (always waits for approval).
+    old: the value the tracker saw (the sync manager logs the stored value, which wins).
+    new: the value learned (0–1 for the framework's numeric dimensions).
+    evidence: the part of the message that shows it; the transparency log keeps an excerpt or only a hash of it
+    (``learning.log_message_text``).
+    source_turn: the id of the message it was learned from.
+    confidence: 0–1, how sure the tracker is (the prompt builder shows values of 0.5 and above).
+    model_version: the tracker model that produced it ("" = the context step's own version).
+    """
+
+    key: str
+    old: Any
+    new: Any
+    evidence: str
+    source_turn: str
+    confidence: float = 0.5
+    model_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ContextUpdate(_ToDict):
     """What the context step learned from one message (framework field names).
 
@@ -121,7 +147,9 @@ class ContextUpdate(_ToDict):
     context_markers: dict[str, Any]
     formality_level: float | None  # 0 (casual) – 1 (formal) once measured
     technical_depth: float | None  # 0 – 1 once measured
-    updates: tuple[dict[str, Any], ...]  # queued to the sync manager as profile dimension updates
+    updates: tuple[dict[str, Any] | PreferenceUpdate, ...]
+    """Queued to the sync manager as profile updates: ``PreferenceUpdate``s, or dicts ``{"key", "value",
+    "confidence"?}`` (the markers-only context step's dimension updates)."""
     note: str = ""
 
 
@@ -147,6 +175,8 @@ class TurnResult(_ToDict):
 
     ``research``, ``context`` and ``guard`` are the built-in modules' outcomes (``disabled`` when switched
     off); ``modules`` holds every outcome of the turn by module name, third-party modules and ``llm`` included.
+    ``safe_mode``: the kill switch was on for this turn (config or ``penny-slm kill``): nothing was learned and
+    the guard ran its rules and tone head only, never a trim or a rewrite.
     """
 
     user_id: str
@@ -161,3 +191,128 @@ class TurnResult(_ToDict):
     timings_ms: dict[str, float]
     total_ms: float
     modules: dict[str, ModuleOutcome[Any]]
+    safe_mode: bool = False
+
+
+# -- learning controls (``pipeline/controls.py``): what Penny, the CLI and a person read ---------------------------
+
+LogAction = Literal["applied", "clipped", "deferred", "awaiting_approval", "approved", "rejected", "expired", "blocked",
+                    "rollback", "version"]
+"""What a learning control did to a change: ``applied`` as asked; ``clipped`` (part applied, the rate limit's share);
+``deferred`` (held until the rate window has room, then applied by itself); ``awaiting_approval`` (held for a person);
+``approved`` / ``rejected`` / ``expired`` (how a held change ended); ``blocked`` (learning was off: kill switch or
+config); ``rollback`` and ``version`` (profile versions)."""
+PendingState = Literal["awaiting_approval", "deferred", "approved", "rejected", "expired", "released", "superseded"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry(_ToDict):
+    """One row of the transparency log: what was learned, when (ISO 8601, UTC), from which message (``message_id``
+    and ``evidence``: an excerpt of at most 80 characters or ``sha256:<hex>``), by which model version, and what a
+    control did to it (``action``, ``detail``). ``new`` is the value after the change, or, for an action that applied
+    nothing, the value asked for."""
+
+    id: int
+    at: str
+    key: str
+    action: str
+    old: Any
+    new: Any
+    detail: str
+    source: str
+    message_id: str
+    evidence: str
+    model_version: str
+
+    def line(self) -> str:
+        """The entry as one line a person reads."""
+        change = f"{_show(self.old)} -> {_show(self.new)}" if self.old is not None else f"= {_show(self.new)}"
+        origin = f"message {self.message_id}" if self.message_id else f"from {self.source}"
+        if self.evidence:
+            origin += f" ({self.evidence})" if self.evidence.startswith("sha256:") else f' ("{self.evidence}")'
+        model = f", model {self.model_version}" if self.model_version else ""
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{self.at[:19].replace('T', ' ')}  #{self.id} {self.key} {change}  {self.action}{detail}  [{origin}{model}]"
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileVersionInfo(_ToDict):
+    """One profile version: ``profile`` is ``{"dimensions", "confidence", "slang"}`` as it stood; ``note`` says what
+    made it (a batch of updates, an approval, a released deferral, a rollback)."""
+
+    version: int
+    at: str
+    note: str
+    profile: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry(_ToDict):
+    """One entry of the approval queue: a change that waits for a person (``awaiting_approval`` until ``expires``)
+    or for a rate limit's window (``deferred`` until ``not_before``), or how it ended."""
+
+    id: int
+    user_id: str
+    kind: str
+    key: str
+    old: Any
+    new: Any
+    state: str
+    reason: str
+    created: str
+    expires: str | None
+    not_before: str | None
+    message_id: str
+    evidence: str
+
+    def line(self) -> str:
+        when = f"expires {self.expires[:16]}" if self.state == "awaiting_approval" and self.expires else (
+            f"applies after {self.not_before[:16]}" if self.state == "deferred" and self.not_before else self.state)
+        old = "" if self.old is None else f"{_show(self.old)} -> "
+        return f"#{self.id} {self.key} {old}{_show(self.new)}  {self.state} ({when}): {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision(_ToDict):
+    """What ``approve`` / ``reject`` did. ``changed`` is true only for the call that decided the entry: a repeated
+    or concurrent decision finds it decided and changes nothing (``state`` says how it ended)."""
+
+    change_id: int
+    requested: Literal["approve", "reject"]
+    state: str
+    changed: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class ControlStatus(_ToDict):
+    """The kill switch: ``kill_switch`` is the database's (``penny-slm kill`` / ``resume``; survives restarts),
+    ``config_kill_switch`` is ``learning.kill_switch``. ``safe_mode`` = either is on: no learning and no generative
+    rewriting. ``learning`` = updates are learned (``learning.enabled`` and not safe mode)."""
+
+    safe_mode: bool
+    learning: bool
+    kill_switch: bool
+    config_kill_switch: bool
+    learning_enabled: bool
+    changed_at: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteReport(_ToDict):
+    """What ``delete`` removed: rows per table, and how the freed space was scrubbed. ``vacuumed``: SQLite ran
+    ``VACUUM`` (PostgreSQL ``VACUUM (FULL, ANALYZE)`` on every table it deleted from); ``wal_truncated``: SQLite's
+    write-ahead log was checkpointed and truncated to zero bytes (None on PostgreSQL); ``note`` says what the
+    backend does not promise."""
+
+    user_id: str
+    rows: dict[str, int]
+    backend: str
+    vacuumed: bool
+    wal_truncated: bool | None
+    note: str

@@ -124,6 +124,38 @@ def test_bad_values_are_config_errors(tmp_path: Path, block: dict[str, object], 
         load_config(_write(tmp_path, block))
 
 
+@pytest.mark.parametrize(
+    ("block", "fragment"),
+    [
+        ({"learning": {"kill_swich": True}}, "learning -> kill_swich: unknown key; valid keys: approval_expiry_hours"),
+        ({"learning": {"retention_days": {"response_window": 3}}},
+         "learning -> retention_days -> response_window: unknown key; valid keys: alerts, module_runs, outbox, update_log"),
+        ({"learning": {"retention_days": {"outbox": 0}}}, "retention_days -> outbox: 0.0 must be > 0 days"),
+        ({"learning": {"rate_limits": {"formality_level": 0}}}, "learning -> rate_limits -> formality_level: expected a number > 0"),
+        ({"learning": {"rate_limits": {"formality_level": "fast"}}}, "expected a number > 0"),
+        ({"learning": {"rate_limits": []}}, "learning -> rate_limits: expected an object"),
+        ({"learning": {"log_message_text": "full"}}, "log_message_text: 'full' must be 'excerpt' or 'hash'"),
+        ({"learning": {"max_new_slang_per_day": 0}}, "max_new_slang_per_day: 0 must be >= 1"),
+        ({"learning": {"approval_threshold": 0}}, "approval_threshold: 0.0 must be > 0"),
+        ({"learning": {"approval_expiry_hours": -1}}, "must be > 0 hours"),
+        ({"learning": {"rate_window_hours": 0}}, "rate_window_hours: 0.0 must be > 0 hours"),
+        ({"learning": {"enabled": "yes"}}, "learning -> enabled: expected bool"),
+    ],
+)
+def test_bad_learning_settings_are_config_errors(tmp_path: Path, block: dict[str, object], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(_write(tmp_path, block))
+
+
+def test_learning_settings_override_key_by_key(tmp_path: Path) -> None:
+    cfg = load_config(_write(tmp_path, {"learning": {"rate_limits": {"formality_level": 0.2, "warmth": 1}, "kill_switch": True,
+                                                     "retention_days": {"alerts": 30}}}))
+    learning = cfg.learning
+    assert learning.rate_limits == {"formality_level": 0.2, "technical_depth": 0.1, "warmth": 1.0} and learning.kill_switch
+    assert learning.retention_days.alerts == 30.0 and learning.retention_days.outbox == 7.0
+    assert load_config().learning.log_message_text == "excerpt" and load_config().learning.enabled
+
+
 def test_missing_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.json")

@@ -1,13 +1,19 @@
 """The personality database (peewee): SQLite in WAL mode by default, PostgreSQL by URL.
 
 Only ``sync.ContextSyncManager`` writes here. Tables: users, profile dimensions, slang lexicon, an
-append-only update log with provenance, profile versions (snapshots), module runs, alerts, dead
-letters (updates the writer could not apply, with the reason), and the outbox that makes queued
-updates durable before they are acknowledged. Schema changes are numbered migrations run with
-peewee's migrator; ``schema_version`` records which have been applied.
+append-only update log with provenance and what a learning control did (the transparency log), profile
+versions (snapshots), module runs, alerts, dead letters (updates the writer could not apply, with the
+reason), the approval queue (``pendingchange``: changes waiting for a person, or deferred by a rate
+limit), the control state (the kill switch, with its history), and the outbox that makes queued updates
+durable before they are acknowledged. Schema changes are numbered migrations run with peewee's
+migrator; ``schema_version`` records which have been applied.
 
 Each :class:`PersonalityDB` owns its database and its own model classes: two layers (or two sync
 managers) on two databases in one process never see each other's rows. Nothing here is a global.
+
+Deleted rows leave no text behind on SQLite: every connection runs with ``secure_delete`` on (freed
+pages are overwritten with zeros), and ``controls.delete`` also vacuums and truncates the WAL.
+PostgreSQL connections use UTC for timestamps.
 
 Durability (SQLite): WAL with ``synchronous=NORMAL`` (the default) keeps every acknowledged update
 when the *process* is killed, but the last transactions can be lost on a power cut or OS crash;
@@ -64,8 +70,11 @@ class PersonalityDB:
             class Meta:
                 indexes = ((("user", "key"), True),)
 
-        class SlangTerm(Base):
-            user = pw.ForeignKeyField(User, backref="slang", on_delete="CASCADE")
+        class SlangTermV0(Base):
+            """``slangterm`` as first shipped (likewise ``UpdateLogV0``, ``ProfileVersionV0``): a fresh database starts
+            from the first schema and migrates forward like an old one."""
+
+            user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE")
             term = pw.CharField()
             gloss = pw.TextField(default="")
             first_seen = pw.DateTimeField(default=utcnow)
@@ -73,28 +82,63 @@ class PersonalityDB:
             example = pw.TextField(default="")
 
             class Meta:
+                table_name = "slangterm"
                 indexes = ((("user", "term"), True),)
 
-        class UpdateLog(Base):
-            """Append-only: every applied change, with where it came from (the transparency log's source)."""
+        class SlangTerm(SlangTermV0):
+            user = pw.ForeignKeyField(User, backref="slang", on_delete="CASCADE")
+            adopted = pw.BooleanField(default=False)  # approved for Penny's own voice (migration 4)
 
-            user = pw.ForeignKeyField(User, backref="log", on_delete="CASCADE")
+            class Meta:
+                table_name = "slangterm"
+
+        class UpdateLogV0(Base):
+            id = pw.AutoField()
+            user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE")
             source_module = pw.CharField()
             message_id = pw.CharField(default="")
             key = pw.CharField()
             old = pw.TextField(null=True)
             new = pw.TextField(null=True)
             model_version = pw.CharField(default="")
-            outbox_id = pw.IntegerField(unique=True)  # the queued update this row applied (exactly once)
+            outbox_id = pw.IntegerField(unique=True)  # the queued update this row handled (exactly once)
             at = pw.DateTimeField(default=utcnow)
 
-        class ProfileVersion(Base):
-            user = pw.ForeignKeyField(User, backref="versions", on_delete="CASCADE")
+            class Meta:
+                table_name = "updatelog"
+
+        class UpdateLog(UpdateLogV0):
+            """Append-only transparency log: every change the writer handled, where it came from, and what a
+            control did to it (``action``: applied, clipped, deferred, awaiting_approval, approved, rejected,
+            expired, blocked, rollback, version; columns added by migration 3). ``old``/``new`` are JSON; for
+            an action that applied nothing, ``new`` is what was asked for."""
+
+            user = pw.ForeignKeyField(User, backref="log", on_delete="CASCADE")
+            action = pw.CharField(default="applied")
+            detail = pw.TextField(default="")
+            evidence = pw.TextField(default="")  # an excerpt of the message, or only its hash (learning.log_message_text)
+
+            class Meta:
+                table_name = "updatelog"
+
+        class ProfileVersionV0(Base):
+            user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE")
             version = pw.IntegerField()
-            snapshot = pw.TextField()  # JSON of every dimension
+            snapshot = pw.TextField()  # JSON: {"dimensions", "confidence", "slang"} (first schema: the dimensions alone)
             at = pw.DateTimeField(default=utcnow)
+
+            class Meta:
+                table_name = "profileversion"
+
+        class ProfileVersion(ProfileVersionV0):
+            user = pw.ForeignKeyField(User, backref="versions", on_delete="CASCADE")
+            note = pw.TextField(default="")  # what made it: a batch of updates, an approval, a rollback (migration 4)
+
+            class Meta:
+                table_name = "profileversion"
 
         class ModuleRun(Base):
+            id = pw.AutoField()
             module = pw.CharField()
             status = pw.CharField()
             latency_ms = pw.FloatField()
@@ -118,6 +162,7 @@ class PersonalityDB:
                 table_name = "modulerun"
 
         class Alert(Base):
+            id = pw.AutoField()
             user = pw.ForeignKeyField(User, backref="alerts", null=True, on_delete="CASCADE")
             kind = pw.CharField()
             severity = pw.CharField()
@@ -141,11 +186,45 @@ class PersonalityDB:
             """An acknowledged update the writer could not apply (added by migration 2): kept with the reason,
             never retried by itself, never blocking the updates queued after it."""
 
+            id = pw.AutoField()
             outbox_id = pw.IntegerField(unique=True)
             source = pw.CharField()
             user_id = pw.CharField()
             payload = pw.TextField()
             reason = pw.TextField()
+            at = pw.DateTimeField(default=utcnow)
+
+        class PendingChange(Base):
+            """The approval queue (migration 5): a change that waits for a person (``awaiting_approval``, until
+            ``expires``) or for a rate limit's window (``deferred``, until ``not_before``). Nothing here is applied
+            until it is approved or released; then ``state`` records how it ended (approved, rejected, expired,
+            released, superseded) and ``decided_outbox_id`` which queued decision ended it."""
+
+            id = pw.AutoField()
+            user = pw.ForeignKeyField(User, backref="pending", on_delete="CASCADE")
+            user_id: str  # the foreign key's raw value (peewee's descriptor), declared for type checkers
+            kind = pw.CharField()  # dimension | slang
+            key = pw.CharField()
+            old = pw.TextField(null=True)  # JSON, the stored value when it was queued
+            new = pw.TextField(null=True)  # JSON, the value asked for
+            payload = pw.TextField()  # the queued update (JSON)
+            source = pw.CharField()
+            state = pw.CharField(index=True)
+            reason = pw.TextField()
+            created = pw.DateTimeField()
+            expires = pw.DateTimeField(null=True)
+            not_before = pw.DateTimeField(null=True)
+            decided = pw.DateTimeField(null=True)
+            decided_outbox_id = pw.IntegerField(null=True)
+
+        class ControlState(Base):
+            """Append-only history of the global controls (migration 5); the latest row per ``setting`` is in force.
+            ``kill_switch``: JSON true/false, set by ``penny-slm kill`` / ``resume``; it survives restarts."""
+
+            id = pw.AutoField()
+            setting = pw.CharField(index=True)
+            value = pw.TextField()
+            reason = pw.TextField(default="")
             at = pw.DateTimeField(default=utcnow)
 
         class SchemaVersion(Base):
@@ -155,7 +234,8 @@ class PersonalityDB:
         self.User, self.ProfileDimension, self.SlangTerm, self.UpdateLog = User, ProfileDimension, SlangTerm, UpdateLog
         self.ProfileVersion, self.ModuleRun, self.Alert, self.Outbox = ProfileVersion, ModuleRun, Alert, Outbox
         self.DeadLetter, self.SchemaVersion = DeadLetter, SchemaVersion
-        self.first_schema: list[type[pw.Model]] = [User, ProfileDimension, SlangTerm, UpdateLog, ProfileVersion,
+        self.PendingChange, self.ControlState = PendingChange, ControlState
+        self.first_schema: list[type[pw.Model]] = [User, ProfileDimension, SlangTermV0, UpdateLogV0, ProfileVersionV0,
                                                     ModuleRunV0, Alert, Outbox]
         """The tables as first shipped; ``migrate`` builds every database from here, so old and new ones converge."""
 
@@ -180,6 +260,21 @@ class PersonalityDB:
                 if number not in done:
                     step(self, migrator)
                     self.SchemaVersion.create(version=number)
+
+    def scrub(self, tables: list[str]) -> tuple[bool, bool | None]:
+        """Leave no copy of deleted rows in the database's files: (vacuumed, WAL truncated or None).
+
+        SQLite: ``VACUUM`` rebuilds the file from live rows only, then a ``TRUNCATE`` checkpoint copies the WAL
+        into it and empties the WAL (False if a reader kept it from completing). PostgreSQL: ``VACUUM (FULL,
+        ANALYZE)`` rewrites each of ``tables`` (they are locked meanwhile) and refreshes their statistics, which may
+        hold sampled values; its WAL and backups are not scrubbed (see ``controls.POSTGRES_NOTE``)."""
+        if self.is_sqlite:
+            self.database.execute_sql("VACUUM")
+            busy = self.database.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            return True, busy == 0
+        for table in tables:
+            self.database.execute_sql(f'VACUUM (FULL, ANALYZE) "{table}"')
+        return bool(tables), None
 
     def close(self) -> None:
         if not self.database.is_closed():
@@ -209,6 +304,17 @@ MIGRATIONS: list[Migration] = [
     lambda store, m: migrate(m.add_column("modulerun", "user_id", pw.CharField(default=""))),
     # 2: dead letters: updates the writer could not apply no longer stop it
     lambda store, m: store.database.create_tables([store.DeadLetter]),
+    # 3: the transparency log says what a control did (action, detail) and from which message (evidence);
+    #    the rate limits read it by user, key and time
+    lambda store, m: migrate(m.add_column("updatelog", "action", pw.CharField(default="applied")),
+                             m.add_column("updatelog", "detail", pw.TextField(default="")),
+                             m.add_column("updatelog", "evidence", pw.TextField(default="")),
+                             m.add_index("updatelog", ("user_id", "key", "at"), False)),
+    # 4: slang adopted into Penny's own voice; what made each profile version
+    lambda store, m: migrate(m.add_column("slangterm", "adopted", pw.BooleanField(default=False)),
+                             m.add_column("profileversion", "note", pw.TextField(default=""))),
+    # 5: the approval queue and the control state (kill switch)
+    lambda store, m: store.database.create_tables([store.PendingChange, store.ControlState]),
 ]
 
 
@@ -222,20 +328,30 @@ def connect(url: str | None = None, sqlite_path: Path | None = None, *, synchron
     url = url or os.environ.get("PENNY_DB_URL")
     if synchronous not in ("normal", "full"):
         raise ConfigError("runtime -> database_synchronous", f"{synchronous!r} must be 'normal' or 'full'")
-    if url:
-        from playhouse.db_url import connect as connect_url
+    if not url:
+        return open_sqlite(sqlite_path or default_sqlite_path(), synchronous=synchronous)
+    from playhouse.db_url import connect as connect_url
 
-        if url.startswith(("postgres://", "postgresql://")):
-            try:
-                import psycopg2  # noqa: F401
-            except ImportError as exc:
-                raise MissingDependencyError("PostgreSQL needs psycopg2; install it with: pip install -e '.[postgres]'") from exc
-        database: pw.Database = connect_url(url)
-    else:
-        path = sqlite_path or default_sqlite_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        database = pw.SqliteDatabase(str(path), check_same_thread=False, timeout=30, pragmas={
-            "journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 1, "busy_timeout": 30000})
+    options: dict[str, Any] = {}
+    if url.startswith(("postgres://", "postgresql://")):
+        try:
+            import psycopg2  # noqa: F401
+        except ImportError as exc:
+            raise MissingDependencyError("PostgreSQL needs psycopg2; install it with: pip install -e '.[postgres]'") from exc
+        options["options"] = "-c TimeZone=UTC"  # timestamps are stored and read back as UTC whatever the server's zone
+    return _open(connect_url(url, **options))
+
+
+def open_sqlite(path: Path, *, synchronous: Synchronous = "normal") -> PersonalityDB:
+    """Open (and migrate) the SQLite file at ``path`` (WAL mode, ``secure_delete`` on), whatever ``$PENNY_DB_URL`` says."""
+    if synchronous not in ("normal", "full"):
+        raise ConfigError("runtime -> database_synchronous", f"{synchronous!r} must be 'normal' or 'full'")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _open(pw.SqliteDatabase(str(path), check_same_thread=False, timeout=30, pragmas={
+        "journal_mode": "wal", "synchronous": synchronous, "foreign_keys": 1, "busy_timeout": 30000, "secure_delete": 1}))
+
+
+def _open(database: pw.Database) -> PersonalityDB:
     store = PersonalityDB(database)
     database.connect(reuse_if_open=True)
     store.migrate()

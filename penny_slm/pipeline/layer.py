@@ -20,6 +20,15 @@ gets the smaller of its own budget and what is left, and falls back when it runs
 The post-LLM reserve is the sum of each post stage's largest ``inference_timeout``, capped at a third
 of the total, so a slow LLM still leaves the guard time to work. Blocking work (model loads,
 database reads and writes, sync callables) never runs on the event loop.
+
+Learning controls (``layer.controls``, ``pipeline/controls.py``): the kill switch is read with the profile
+on every turn. When it is on (``penny-slm kill``, ``controls.kill()`` or ``learning.kill_switch``) the turn
+runs in safe mode: no profile update is queued (module runs still are), the guard runs its rules and tone
+head but never trims or rewrites, and ``TurnResult.safe_mode`` says so. With ``learning.enabled`` false,
+nothing is learned either, and the guard works as usual.
+
+Network: a turn connects only to what the user configured (the main LLM endpoint, the search service);
+model loading and the profile's database are local, and nothing is sent anywhere else.
 """
 
 from __future__ import annotations
@@ -35,9 +44,10 @@ from pathlib import Path
 from typing import Any
 
 from penny_slm.config import Persona, SLMConfig, load_config, load_persona
-from penny_slm.errors import InputError
+from penny_slm.errors import InputError, NotLoadedError
 from penny_slm.pipeline import db
 from penny_slm.pipeline.adapters.base import Message
+from penny_slm.pipeline.controls import LearningControls, learning_items
 from penny_slm.pipeline.factory import SLMFactory, build_modules
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.base import TurnContext
@@ -79,6 +89,8 @@ class SLMLayer:
         self.plan = plan_stages(self.modules.values())
         self.store: db.PersonalityDB | None = None
         self.sync: ContextSyncManager | None = None
+        self._controls: LearningControls | None = None
+        self._safe_mode = self.cfg.learning.kill_switch  # the last kill-switch state read (used if a read fails)
 
     @property
     def classifier(self) -> Any:
@@ -90,6 +102,14 @@ class SLMLayer:
         """The personality guard, if enabled."""
         return self.modules.get("guard")
 
+    @property
+    def controls(self) -> LearningControls:
+        """Privacy and safety controls on this layer's database: versions, rollback, approvals, the transparency log,
+        export and delete, the kill switch (see ``pipeline/controls.py``)."""
+        if self._controls is None:
+            raise NotLoadedError("SLMLayer.controls used before load(); call layer.load() first")
+        return self._controls
+
     def load(self) -> SLMLayer:
         """Load the enabled modules (a disabled module is never built), open this layer's own database, start the writer."""
         for module in self.modules.values():
@@ -97,7 +117,8 @@ class SLMLayer:
         runtime = self.cfg.runtime
         self.store = db.connect(runtime.database_url or None, self.sqlite_path,
                                 synchronous=runtime.database_synchronous)  # type: ignore[arg-type]
-        self.sync = ContextSyncManager(self.store)
+        self.sync = ContextSyncManager(self.store, learning=self.cfg.learning)
+        self._controls = LearningControls(self.store, self.sync, self.cfg.learning)
         self.sync.start()
         return self
 
@@ -123,8 +144,9 @@ class SLMLayer:
         turn = TurnContext(user_id, normalize(message), uuid.uuid4().hex[:12])
 
         t = time.perf_counter()
-        profile = await self._bounded("profile read", self.sync.get_latest_context, min(PROFILE_READ_S, _left(deadline)), user_id)
-        turn = dataclasses.replace(turn, profile=profile)
+        state = await self._bounded("profile read", self._read_state, min(PROFILE_READ_S, _left(deadline)), user_id)
+        profile, safe_mode = state if state is not None else (None, self._safe_mode)
+        turn = dataclasses.replace(turn, profile=profile, safe_mode=safe_mode)
         turn, pre = await self.orchestrator.run_stages(self.plan.pre, self._slots(), turn, deadline)
         timings["pre_llm"] = _ms(t)
 
@@ -151,12 +173,20 @@ class SLMLayer:
         outcomes = {**pre, **post}
         context = self._with_topic(outcomes.get("context"), research_outcome)
         t = time.perf_counter()
-        await self._queue_updates(user_id, turn.message_id, context, (*outcomes.values(), llm_outcome), deadline)
+        learn = self.cfg.learning.enabled and not safe_mode
+        await self._queue_updates(user_id, turn.message, turn.message_id, context if learn else None,
+                                  (*outcomes.values(), llm_outcome), deadline)
         timings["queue_updates"] = _ms(t)
         self.factory.unload_idle()
         return TurnResult(user_id, turn.message.original, research_outcome or _disabled("research"), context or _disabled("context"),
                           notes, system_prompt, llm_outcome, guard_outcome or _disabled("guard"), final, timings, _ms(start),
-                          {**outcomes, "llm": llm_outcome})
+                          {**outcomes, "llm": llm_outcome}, safe_mode)
+
+    def _read_state(self, user_id: str) -> tuple[Any, bool]:
+        """The user's profile and whether the kill switch is on, read together at the start of the turn."""
+        assert self.sync is not None and self._controls is not None
+        self._safe_mode = self._controls.safe_mode()
+        return self.sync.get_latest_context(user_id), self._safe_mode
 
     def _slots(self) -> dict[str, tuple[Any, float]]:
         return {name: (module, self.timeouts[name]) for name, module in self.modules.items()}
@@ -207,15 +237,16 @@ class SLMLayer:
                                       updates=(*c.updates, {"key": "recent_topic", "value": topic, "confidence": MARKER_CONFIDENCE}))
         return dataclasses.replace(context, result=updated)
 
-    async def _queue_updates(self, user_id: str, message_id: str, context: ModuleOutcome[Any] | None,
+    async def _queue_updates(self, user_id: str, message: Any, message_id: str, context: ModuleOutcome[Any] | None,
                              outcomes: tuple[ModuleOutcome[Any], ...], deadline: float) -> None:
-        """One durable commit for the turn's updates, off the event loop. If it outlasts its wait (a locked
-        database), the turn returns and the commit completes in the background."""
+        """One durable commit for the turn's updates, off the event loop: what the context step learned (None: learning
+        is off this turn) as one batch that ends in a profile version, and every module's run. If the commit outlasts
+        its wait (a locked database), the turn returns and the commit completes in the background."""
         assert self.sync is not None
         items: list[tuple[str, dict[str, Any], str | None]] = []
         if context is not None and context.result is not None:
-            items += [("context", {"kind": "dimension", "user_id": user_id, "message_id": message_id, **update},
-                       f"{message_id}-ctx-{i}") for i, update in enumerate(context.result.updates)]
+            items += learning_items(user_id, message_id, context.result.updates, message=message.original,
+                                    model_version=context.model_version, log_message_text=self.cfg.learning.log_message_text)
         items += [("orchestrator", {"kind": "module_run", "user_id": user_id, "module": o.module, "status": o.status,
                                     "latency_ms": o.latency_ms, "model_version": o.model_version or ""},
                    f"{message_id}-run-{o.module}") for o in outcomes if o.status != "disabled"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from penny_slm.config import Persona
+from penny_slm.pipeline.controls import PERSONA_PREFIX
 from penny_slm.pipeline.research_provider import ResearchNotes
 from penny_slm.pipeline.sync import ProfileContext
 
@@ -73,18 +74,26 @@ def render_notes(notes: ResearchNotes) -> str:
 
 
 def build_system_prompt(persona: Persona, profile: ProfileContext | None, research_notes: str = "") -> str:
-    """Only learned values with some confidence are injected; nothing about the user is invented.
+    """Only learned values with some confidence are injected; nothing about the user is invented. Approved
+    ``persona.*`` changes are stored and versioned but not shown here: the persona file is what the prompt and
+    the guard enforce.
     ``research_notes`` is :func:`render_notes`' output (already fenced)."""
     lines = persona_lines(persona)
     if profile is not None:
-        known = {k: v for k, v in profile.dimensions.items() if profile.confidence.get(k, 0.0) >= 0.5}
+        known = {k: v for k, v in profile.dimensions.items()
+                 if profile.confidence.get(k, 0.0) >= 0.5 and not k.startswith(PERSONA_PREFIX)}
         if known:
             lines.append("What you have learned about this user: "
                          + "; ".join(f"{sanitize(k, 40)} = {sanitize(str(v), 60)}" for k, v in sorted(known.items())) + ".")
-        if profile.slang:
-            terms = sorted(profile.slang.items())[:MAX_SLANG_TERMS]
-            listed = ", ".join(f"{sanitize(t, 30)} ({sanitize(g, MAX_GLOSS_CHARS)})" if g else sanitize(t, 30) for t, g in terms)
+        adopted = set(profile.adopted)
+        understood = sorted((t, g) for t, g in profile.slang.items() if t not in adopted)[:MAX_SLANG_TERMS]
+        if understood:
+            listed = ", ".join(f"{sanitize(t, 30)} ({sanitize(g, MAX_GLOSS_CHARS)})" if g else sanitize(t, 30) for t, g in understood)
             lines.append("Slang they use (understand it; do not imitate it):\n" + untrusted_block("slang glosses", listed))
+        if adopted:
+            listed = ", ".join(sanitize(t, 30) for t in sorted(adopted)[:MAX_SLANG_TERMS])
+            lines.append("Slang the user approved for your own voice (use it now and then, naturally):\n"
+                         + untrusted_block("approved slang", listed))
     if research_notes:
         lines.append(research_notes)
     return "\n".join(lines)

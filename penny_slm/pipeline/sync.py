@@ -11,6 +11,14 @@
 - Nothing stops the writer: an update that fails to apply for any reason but a transient database
   error is moved to ``deadletter`` with the reason, an ``alert`` row is raised and logged, and the
   writer goes on with the next. Transient errors (database locked, connection lost) are retried.
+- Learning updates (``dimension``, ``slang``) and control updates (``decision``, ``rollback``,
+  ``snapshot``) are applied through ``controls.LearningPolicy``: rate limits, the approval queue, profile
+  versions and the transparency log happen here, inside the writer's transaction. Two control writes
+  skip the queue and take the same write lock: :meth:`ContextSyncManager.set_control` (the kill switch,
+  in force between two queued updates) and :meth:`ContextSyncManager.delete_user`.
+- The writer thread also keeps the history bounded: every ``maintenance_interval_s`` it queues what is
+  due in the approval queue (expiries, deferred changes whose window has room), and every
+  ``prune_interval_s`` it deletes rows older than ``learning.retention_days``.
 """
 
 from __future__ import annotations
@@ -19,29 +27,41 @@ import json
 import logging
 import math
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import peewee as pw
 
+from penny_slm.config import LearningConfig, RetentionConfig
 from penny_slm.errors import InputError
+from penny_slm.pipeline.controls import SOURCE as CONTROLS, LearningPolicy
 from penny_slm.pipeline.db import PersonalityDB, utcnow
 
 log = logging.getLogger(__name__)
 
-_STR, _NUM, _JSON = "a string", "a number", "any JSON value"
+_STR, _NUM, _INT, _BOOL, _JSON = "a string", "a number", "an integer", "true or false", "any JSON value"
 SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
     # kind -> field -> (type, required). Every kind may also carry message_id and model_version (strings).
-    "dimension": {"user_id": (_STR, True), "key": (_STR, True), "value": (_JSON, True), "confidence": (_NUM, False)},
-    "slang": {"user_id": (_STR, True), "term": (_STR, True), "gloss": (_STR, False), "example": (_STR, False)},
+    "dimension": {"user_id": (_STR, True), "key": (_STR, True), "value": (_JSON, True), "confidence": (_NUM, False),
+                  "evidence": (_STR, False)},
+    "slang": {"user_id": (_STR, True), "term": (_STR, True), "gloss": (_STR, False), "example": (_STR, False),
+              "adopt": (_BOOL, False), "evidence": (_STR, False)},
     "module_run": {"module": (_STR, True), "status": (_STR, True), "latency_ms": (_NUM, True), "user_id": (_STR, False)},
     "alert": {"user_id": (_STR, True), "alert_kind": (_STR, True), "severity": (_STR, True), "detail": (_STR, True)},
     "snapshot": {"user_id": (_STR, True)},
+    "decision": {"user_id": (_STR, True), "pending_id": (_INT, True), "action": (_STR, True)},
+    "rollback": {"user_id": (_STR, True), "version": (_INT, True)},
 }
 """What each update kind must carry, checked before an update is acknowledged."""
 KINDS = tuple(SCHEMA)
+DECISIONS = ("approve", "reject", "expire", "release")
+"""``decision`` actions: a person's approve / reject; expire and release are queued by the writer's maintenance."""
+POLICY_KINDS = frozenset({"dimension", "slang", "snapshot", "decision", "rollback"})
+DEFAULT_LEARNING = LearningConfig()
 COMMON = {"kind": (_STR, True), "message_id": (_STR, False), "model_version": (_STR, False)}
 MAX_FIELD_CHARS = 10_000
 
@@ -74,6 +94,8 @@ def validate_update(update: object) -> None:
     confidence = update.get("confidence")
     if confidence is not None and not 0.0 <= confidence <= 1.0:
         raise InputError(f"a {kind} update's confidence must be between 0 and 1, got {confidence}")
+    if kind == "decision" and update["action"] not in DECISIONS:
+        raise InputError(f"a decision's action must be one of {', '.join(DECISIONS)}, got {update['action']!r}")
 
 
 def _has_type(value: object, kind_of: str, required: bool) -> bool:
@@ -81,6 +103,10 @@ def _has_type(value: object, kind_of: str, required: bool) -> bool:
         return isinstance(value, str) and len(value) <= MAX_FIELD_CHARS and (bool(value.strip()) or not required)
     if kind_of == _NUM:
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind_of == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind_of == _BOOL:
+        return isinstance(value, bool)
     return True  # _JSON: checked for the whole update below
 
 
@@ -93,22 +119,36 @@ class Ack:
 
 @dataclass(frozen=True, slots=True)
 class ProfileContext:
+    """``slang``: term → gloss, every term the user uses; ``adopted``: the terms a person approved for Penny's own voice."""
+
     user_id: str
     dimensions: dict[str, Any]
     confidence: dict[str, float]
     slang: dict[str, str]
     version: int
     pending_updates: int
+    adopted: tuple[str, ...] = ()
 
 
+MAINTENANCE_INTERVAL_S = 60.0
+PRUNE_INTERVAL_S = 3600.0
 TRANSIENT = (pw.OperationalError, pw.InterfaceError)
 """Database errors that say nothing about the update (locked, connection lost): retried, never dead-lettered."""
 
 
 class ContextSyncManager:
-    def __init__(self, store: PersonalityDB, *, on_dead_letter: Callable[[int, str], None] | None = None) -> None:
+    def __init__(self, store: PersonalityDB, *, learning: LearningConfig | None = DEFAULT_LEARNING,
+                 on_dead_letter: Callable[[int, str], None] | None = None, now: Callable[[], datetime] = utcnow) -> None:
+        """``learning``: the controls' settings (None: no rate limits or approval routing, for the queue's own
+        tests; the kill switch, versions and decisions still apply); ``now``: the clock of the rate windows,
+        expiries and retention (tests move it)."""
         self.store = store
         self.on_dead_letter = on_dead_letter
+        self.now = now
+        self.policy = LearningPolicy(store, learning, now)
+        self.retention = learning.retention_days if learning is not None else RetentionConfig()
+        self.maintenance_interval_s = MAINTENANCE_INTERVAL_S
+        self.prune_interval_s = PRUNE_INTERVAL_S
         self._writer = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -198,48 +238,103 @@ class ContextSyncManager:
     def _apply(self, outbox_id: int, source: str, update: dict[str, Any]) -> None:
         s = self.store
         kind = update["kind"]
-        if kind == "module_run":
+        if kind in POLICY_KINDS:
+            self.policy.apply(outbox_id, source, update)
+        elif kind == "module_run":
             s.ModuleRun.create(module=update["module"], status=update["status"], latency_ms=update["latency_ms"],
                                model_version=update.get("model_version") or "", user_id=update.get("user_id", ""))
-            return
-        user, _ = s.User.get_or_create(user_id=update["user_id"])
-        if kind == "dimension":
-            dim, created = s.ProfileDimension.get_or_create(user=user, key=update["key"], defaults={"value": "null"})
-            old = None if created else dim.value
-            dim.value = json.dumps(update["value"])
-            dim.confidence = float(update.get("confidence", 0.5))
-            dim.evidence_count += 1
-            dim.updated = utcnow()
-            dim.save()
-            self._log(outbox_id, source, user, update, update["key"], old, dim.value)
-        elif kind == "slang":
-            term, created = s.SlangTerm.get_or_create(user=user, term=update["term"].lower(), defaults={
-                "gloss": update.get("gloss", ""), "example": update.get("example", "")})
-            if not created:
-                term.count += 1
-                term.save()
-            self._log(outbox_id, source, user, update, f"slang:{term.term}", None if created else str(term.count - 1), str(term.count))
-        elif kind == "alert":
+        else:  # alert
+            user, _ = s.User.get_or_create(user_id=update["user_id"])
             s.Alert.create(user=user, kind=update["alert_kind"], severity=update["severity"], detail=update["detail"])
-            self._log(outbox_id, source, user, update, f"alert:{update['alert_kind']}", None, update["severity"])
-        elif kind == "snapshot":
-            latest = s.ProfileVersion.select(pw.fn.MAX(s.ProfileVersion.version)).where(s.ProfileVersion.user == user).scalar() or 0
-            snapshot = {d.key: json.loads(d.value) for d in user.dimensions}
-            s.ProfileVersion.create(user=user, version=latest + 1, snapshot=json.dumps(snapshot, sort_keys=True))
-            self._log(outbox_id, source, user, update, "profile_version", str(latest), str(latest + 1))
+            s.UpdateLog.create(user=user, source_module=source, message_id=update.get("message_id", ""),
+                               key=f"alert:{update['alert_kind']}", new=json.dumps(update["severity"]),
+                               model_version=update.get("model_version") or "", outbox_id=outbox_id, at=self.now())
 
-    def _log(self, outbox_id: int, source: str, user: Any, update: dict[str, Any], key: str, old: str | None, new: str | None) -> None:
-        self.store.UpdateLog.create(user=user, source_module=source, message_id=update.get("message_id", ""), key=key,
-                                    old=old, new=new, model_version=update.get("model_version") or "", outbox_id=outbox_id)
+    # -- control writes outside the queue (same write lock) --------------------------------------------------------
+    def set_control(self, setting: str, value: Any, reason: str = "") -> None:
+        """Record a global control (the kill switch) now, between two queued updates rather than after the backlog."""
+        with self.store.writer_transaction():
+            self.store.ControlState.create(setting=setting, value=json.dumps(value), reason=reason, at=self.now())
+        log.warning("learning controls: %s set to %s%s", setting, json.dumps(value), f" ({reason})" if reason else "")
+
+    def delete_user(self, user_id: str) -> dict[str, int]:
+        """Delete every row about ``user_id`` in one transaction, queued updates included (so nothing of theirs is
+        applied afterwards and no request naming them stays behind); rows deleted per table."""
+        s = self.store
+        by_user: list[Any] = [s.DeadLetter, s.Outbox, s.ModuleRun]
+        by_fk: list[Any] = [s.Alert, s.UpdateLog, s.PendingChange, s.ProfileVersion, s.SlangTerm, s.ProfileDimension]
+        rows: dict[str, int] = {}
+        with self._writer, s.writer_transaction():
+            for model in by_user:
+                rows[model._meta.table_name] = model.delete().where(model.user_id == user_id).execute()
+            for model in by_fk:
+                rows[model._meta.table_name] = model.delete().where(model.user == user_id).execute()
+            rows["user"] = s.User.delete().where(s.User.user_id == user_id).execute()
+        log.warning("learning controls: deleted everything stored about a user (%d rows)", sum(rows.values()))
+        return rows
+
+    # -- upkeep ----------------------------------------------------------------------------------------------------
+    def maintain(self) -> int:
+        """Queue what is due in the approval queue: expiries, and deferred changes whose window has room (not while
+        learning is off). Returns how many decisions were queued."""
+        now = self.now()
+        p = self.store.PendingChange
+        items: list[tuple[str, dict[str, Any], str | None]] = [
+            (CONTROLS, {"kind": "decision", "user_id": r.user_id, "pending_id": r.id, "action": "expire"}, f"expire-{r.id}")
+            for r in p.select(p.id, p.user).where((p.state == "awaiting_approval") & (p.expires <= now))]
+        if not self.policy.blocked():
+            minute = int(now.timestamp()) // 60  # a release that found learning off is queued again a minute later
+            items += [(CONTROLS, {"kind": "decision", "user_id": r.user_id, "pending_id": r.id, "action": "release"},
+                       f"release-{r.id}-{minute}")
+                      for r in p.select(p.id, p.user).where((p.state == "deferred") & (p.not_before <= now))]
+        if items:
+            self.queue_updates(items)
+        return len(items)
+
+    def prune(self) -> dict[str, int]:
+        """Delete history older than ``learning.retention_days`` (rows per table). Never a queued update that is still
+        pending, an approval-queue entry still waiting, a profile version (rollback needs them) or a profile value."""
+        s, r, now = self.store, self.retention, self.now()
+
+        def before(days: float) -> datetime:
+            return now - timedelta(days=days)
+
+        p = s.PendingChange
+        with s.writer_transaction():
+            rows = {
+                "outbox": s.Outbox.delete().where(s.Outbox.applied & (s.Outbox.queued < before(r.outbox))).execute(),
+                "modulerun": s.ModuleRun.delete().where(s.ModuleRun.at < before(r.module_runs)).execute(),
+                "updatelog": s.UpdateLog.delete().where(s.UpdateLog.at < before(r.update_log)).execute(),
+                "pendingchange": p.delete().where(p.state.not_in(("awaiting_approval", "deferred"))
+                                                  & (p.decided < before(r.update_log))).execute(),
+                "alert": s.Alert.delete().where(s.Alert.at < before(r.alerts)).execute(),
+                "deadletter": s.DeadLetter.delete().where(s.DeadLetter.at < before(r.alerts)).execute(),
+            }
+        if any(rows.values()):
+            log.info("sync writer: pruned %s", {k: v for k, v in rows.items() if v})
+        return rows
 
     def start(self, interval_s: float = 0.05) -> None:
-        """Run the writer in a background thread (woken by each ``queue_update``). It survives anything:
-        transient database errors are retried on the next wake, anything else is logged and the loop goes on."""
+        """Run the writer in a background thread (woken by each ``queue_update``), with its upkeep (:meth:`maintain`,
+        :meth:`prune`) on their intervals, the first time at once. It survives anything: transient database errors
+        are retried on the next wake, anything else is logged and the loop goes on."""
+        due = {"maintain": 0.0, "prune": 0.0}
+
+        def upkeep() -> None:
+            clock = time.monotonic()
+            if clock >= due["maintain"]:
+                due["maintain"] = clock + self.maintenance_interval_s
+                self.maintain()
+            if clock >= due["prune"]:
+                due["prune"] = clock + self.prune_interval_s
+                self.prune()
+
         def loop() -> None:
             while not self._stop.is_set():
                 self._wake.wait(interval_s)
                 self._wake.clear()
                 try:
+                    upkeep()
                     self.process_queue()
                 except TRANSIENT as exc:  # e.g. the database briefly locked by another process: retry
                     log.warning("sync writer: %s; retrying", exc)
@@ -264,9 +359,10 @@ class ContextSyncManager:
         """What the prompt builder reads: applied state only (pending updates are counted, not shown)."""
         s = self.store
         dims = list(s.ProfileDimension.select().join(s.User).where(s.User.user_id == user_id))
-        slang = {t.term: t.gloss for t in s.SlangTerm.select().join(s.User).where(s.User.user_id == user_id)}
+        terms = list(s.SlangTerm.select().join(s.User).where(s.User.user_id == user_id))
+        slang = {t.term: t.gloss for t in terms}
         version = (s.ProfileVersion.select(pw.fn.MAX(s.ProfileVersion.version))
                    .join(s.User).where(s.User.user_id == user_id).scalar() or 0)
         pending = s.Outbox.select().where((s.Outbox.user_id == user_id) & ~s.Outbox.applied).count()
         return ProfileContext(user_id, {d.key: json.loads(d.value) for d in dims}, {d.key: d.confidence for d in dims},
-                              slang, version, pending)
+                              slang, version, pending, tuple(sorted(t.term for t in terms if t.adopted)))

@@ -29,7 +29,7 @@ from penny_slm.pipeline import db
 from penny_slm.pipeline.sync import Ack, ContextSyncManager
 url = sys.argv[1]
 store = db.connect(sqlite_path=Path(url[len("sqlite:///"):])) if url.startswith("sqlite:///") else db.connect(url)
-sync = ContextSyncManager(store)
+sync = ContextSyncManager(store, learning=None)  # the queue's mechanics: values jump by 1, no learning controls
 """
 PRODUCER = CONNECT + """
 sync.start()
@@ -58,7 +58,7 @@ def _values(store: db.PersonalityDB, key: str) -> list[object]:
 
 def test_fifty_concurrent_producers_apply_exactly_once_in_order(open_store: Opener) -> None:
     store = open_store()
-    sync = ContextSyncManager(store)
+    sync = ContextSyncManager(store, learning=None)  # values jump by 1: no approval routing here (test_controls has it)
     sync.start()
     errors: list[BaseException] = []
 
@@ -97,7 +97,7 @@ def test_a_retried_update_applies_once(open_store: Opener) -> None:
 
 def test_two_producers_racing_on_one_key_get_one_row(open_store: Opener) -> None:
     store = open_store()
-    sync = ContextSyncManager(store)
+    sync = ContextSyncManager(store, learning=None)
     acks: list[list[Ack]] = [[] for _ in range(20)]
 
     def produce(round_: int, barrier: threading.Barrier) -> None:
@@ -132,7 +132,8 @@ def test_provenance_snapshots_and_module_runs(open_store: Opener) -> None:
     log = list(store.UpdateLog.select().order_by(store.UpdateLog.id))
     assert [(r.key, r.old, r.new, r.message_id) for r in log[:2]] == [("formality", None, "0.2", "m1"), ("formality", "0.2", "0.3", "m2")]
     assert log[0].model_version == "v3" and log[0].source_module == "context"
-    assert json.loads(store.ProfileVersion.get().snapshot) == {"formality": 0.3}
+    assert json.loads(store.ProfileVersion.get().snapshot) == {"dimensions": {"formality": 0.3}, "confidence": {"formality": 0.5},
+                                                               "slang": {}}
     assert store.ModuleRun.get().module == "research"
     ctx = sync.get_latest_context("cj")
     assert ctx.dimensions == {"formality": 0.3} and ctx.version == 1
@@ -224,7 +225,7 @@ def test_two_managers_on_two_databases_in_one_process_stay_apart(tmp_path: Path)
 def test_a_second_writer_process_on_the_same_database(open_store: Opener, database_url: str) -> None:
     """Two processes, each with producers and a writer: every update applies once, each producer's in order."""
     store = open_store()
-    sync = ContextSyncManager(store)
+    sync = ContextSyncManager(store, learning=None)
     sync.start()
     other = _subprocess(SECOND_WRITER, database_url)
     for i in range(300):
@@ -258,21 +259,21 @@ def test_sigkill_mid_stream_loses_no_acknowledged_update(open_store: Opener, dat
         assert store.database.execute_sql("PRAGMA integrity_check").fetchone()[0] == "ok"
     stored = {r.idempotency_key for r in store.Outbox.select(store.Outbox.idempotency_key)}
     assert set(acked) <= stored
-    ContextSyncManager(store).process_queue()
+    ContextSyncManager(store, learning=None).process_queue()
     applied = [json.loads(r.new) for r in store.UpdateLog.select().order_by(store.UpdateLog.id)]
     assert applied == list(range(len(applied))) and len(applied) == len(stored)
 
 
 def test_schema_migrations_bring_an_old_database_forward(open_store: Opener) -> None:
     old = open_store()
-    old.database.drop_tables([old.DeadLetter, old.SchemaVersion, *old.first_schema])
+    old.database.drop_tables([old.PendingChange, old.ControlState, old.DeadLetter, old.SchemaVersion, *old.first_schema])
     old.database.create_tables(old.first_schema)  # the first shipped schema: no user_id column, no versions
     store = open_store()
     columns = {c.name for c in store.database.get_columns("modulerun")}
-    assert "user_id" in columns and [v.version for v in store.SchemaVersion.select()] == [1, 2]
-    assert store.database.table_exists("deadletter")
+    assert "user_id" in columns and [v.version for v in store.SchemaVersion.select()] == [1, 2, 3, 4, 5]
+    assert store.database.table_exists("deadletter") and store.database.table_exists("pendingchange")
     open_store()  # idempotent
-    assert store.SchemaVersion.select().count() == 2
+    assert store.SchemaVersion.select().count() == 5
 
 
 def test_sqlite_durability_follows_the_config(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ class TurnContext:
     ran to their result; ``response`` is the main LLM's reply (``None`` before it); ``profile`` is the
     user's learned profile as read at the start of the turn (``None`` when it could not be read in time);
     ``deadline`` is the monotonic time by which the module must answer (set by the orchestrator), so a
-    module that generates text can stop its own work in time."""
+    module that generates text can stop its own work in time. ``safe_mode``: the kill switch is on; a module
+    must not generate text (the guard keeps its rules and tone head and skips trim and rewrite)."""
 
     user_id: str
     message: NormalizedText
@@ -44,6 +45,7 @@ class TurnContext:
     response: str | None = None
     outputs: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
+    safe_mode: bool = False
 
     @classmethod
     def of(cls, message: str, *, response: str | None = None, user_id: str = "local") -> TurnContext:

@@ -32,6 +32,7 @@ from penny_slm.rules.prohibitions import CODE, detect, fix, sentence_spans
 TONE_ARTIFACT = "tone"
 NO_REWRITER = "skipped: no rewriter loaded (build it with: penny-slm models build); rule-fixed text returned"
 LENIENT = "flagged: enforcement_level is lenient, so tone is reported, not rewritten"
+SAFE_MODE = "skipped: safe mode (the kill switch is on): tone is reported, not trimmed or rewritten; rule-fixed text returned"
 RECHECK_RESERVE_S = 0.5
 """Of the guard's time in a turn, what a rewrite leaves for the rules, the tone stage and the re-check."""
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class PersonalityGuard:
     def run(self, turn: TurnContext) -> GuardResult:
         if turn.response is None:
             raise InputError("the guard runs on the main LLM's response; this turn has none")
-        return self.predict(turn.response, deadline=turn.deadline)
+        return self.predict(turn.response, deadline=turn.deadline, safe_mode=turn.safe_mode)
 
     def fallback(self, turn: TurnContext, reason: str) -> GuardResult:
         return self.rules_only(turn.response or "", reason)
@@ -147,13 +148,16 @@ class PersonalityGuard:
         rewritten, changes = fix(response, self.persona) if hits else (response, ())
         return rewritten, violations, changes
 
-    def predict(self, response: str, deadline: float | None = None) -> GuardResult:
-        """``deadline``: the monotonic time by which the guard must answer (a rewrite stops before it)."""
+    def predict(self, response: str, deadline: float | None = None, *, safe_mode: bool = False) -> GuardResult:
+        """``deadline``: the monotonic time by which the guard must answer (a rewrite stops before it);
+        ``safe_mode``: the kill switch is on: rules and tone head only, no trim and no rewrite."""
         rewritten, violations, changes = self._rules(response)
         p_cheer = self.tone.p_cheerleader(rewritten)
         status = "not_needed"
         if p_cheer >= self.tone_threshold and self.enforcement_level == "lenient":
             violations, status = (*violations, "cheerleader_tone"), LENIENT
+        elif p_cheer >= self.tone_threshold and safe_mode:
+            violations, status = (*violations, "cheerleader_tone"), SAFE_MODE
         elif p_cheer >= self.tone_threshold:
             violations = (*violations, "cheerleader_tone")
             trimmed, p_after = self._trim(rewritten)
