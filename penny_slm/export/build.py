@@ -145,7 +145,7 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
         preset = quantize_int8(fp32, int8)
         shutil.rmtree(fp32.parent)
         parity = check_parity(int8, best, [r.text for r in data.test + data.dev])
-        log(f"{name}: quantized int8 ({int8.stat().st_size / 1e6:.1f} MB); agreement with torch {parity.agreement}")
+        log(f"{name}: quantized int8 ({int8.stat().st_size / 1e6:.1f} MB); agreement with torch on clear decisions {parity.agreement}, on all {parity.overall}")
         best.tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
         test_metrics = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.test)
         log(f"{name}: test accuracy {test_metrics['accuracy']}, fpr {test_metrics['false_positive_rate']}, ECE {test_metrics['ece']}")
