@@ -59,7 +59,7 @@ def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
             for m in registry.list_versions(name):
                 test = m.metrics.get("test", {})
                 rows.append({"name": name, "version": m.version, "active": m.version == active, "created": m.created,
-                             "parent": m.parent, "gate_metrics": {k: test.get(k) for k in m.gate_metrics}})
+                             "parent": m.parent, "gate_metrics": {k: test[k] for k in m.gate_metrics if k in test}})
         if args.json:
             _print_json(rows)
         elif not rows:

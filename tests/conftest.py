@@ -38,14 +38,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def built_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
     """A registry holding real research, tone and tone-screen artifacts, trained, exported, quantized and verified (~2.5 min).
 
-    research: frozen encoder + logistic-regression heads on all rows (~40 s, passes the 99.5% int8 gate).
-    tone: a 2-epoch fine-tune (~90 s); its frozen variant sits too close to the boundary for the int8 gate.
+    research and tone: 2-epoch fine-tunes (~90 s each). Their frozen variants (encoder + logistic regression) sit too
+    close to the boundary for the int8 gate on some CPUs (research: 0.9945 of clear decisions kept on an AVX2 machine,
+    gate 0.995), and a build then ships fp32 (test_build.py), which the int8 tests here are not about.
     """
     from penny_slm.export.build import BuildSettings, build_artifact
     from penny_slm.training.tone_screen import build_tone_screen
 
     registry = ModelRegistry(tmp_path_factory.mktemp("models"))
-    build_artifact(registry, "research", BuildSettings(approaches=("frozen",)), log=lambda _msg: None)
+    build_artifact(registry, "research", BuildSettings(approaches=("finetune",), epochs=2), log=lambda _msg: None)
     build_artifact(registry, "tone", BuildSettings(approaches=("finetune",), epochs=2), log=lambda _msg: None)
     build_tone_screen(registry, log=lambda _msg: None)
     return registry

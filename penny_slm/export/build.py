@@ -20,7 +20,8 @@ from typing import Any
 
 from penny_slm.export.onnx import export_onnx
 from penny_slm.export.quantize import quantize_int8
-from penny_slm.export.verify import check_parity
+from penny_slm.errors import ParityError
+from penny_slm.export.verify import ParityReport, check_parity
 from penny_slm.pipeline.model_registry import Manifest, ModelRegistry
 from penny_slm.pipeline.modules.guard import ToneScorer
 from penny_slm.pipeline.modules.research import ResearchClassifier
@@ -142,10 +143,8 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
         fp32_mb = fp32.stat().st_size / 1e6
         log(f"{name}: exported fp32 ONNX ({fp32_mb:.1f} MB), outputs match torch within {export_info['fp32_atol']}")
         int8 = staging / "model.onnx"
-        preset = quantize_int8(fp32, int8)
+        preset, parity = _quantize_or_keep_fp32(name, fp32, int8, best, [r.text for r in data.test + data.dev], log)
         shutil.rmtree(fp32.parent)
-        parity = check_parity(int8, best, [r.text for r in data.test + data.dev])
-        log(f"{name}: quantized int8 ({int8.stat().st_size / 1e6:.1f} MB); agreement with torch on clear decisions {parity.agreement}, on all {parity.overall}")
         best.tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
         test_metrics = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.test)
         log(f"{name}: test accuracy {test_metrics['accuracy']}, fpr {test_metrics['false_positive_rate']}, ECE {test_metrics['ece']}")
@@ -178,6 +177,29 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
             shutil.rmtree(staging)
     log(f"{name}: registered {manifest.version} (active)")
     return BuildOutcome(name, manifest, False, time.perf_counter() - start)
+
+
+def _quantize_or_keep_fp32(name: str, fp32: Path, out: Path, trained: TrainedModel, texts: list[str],
+                           log: Callable[[str], None]) -> tuple[dict[str, Any], ParityReport]:
+    """Ship int8 when it passes the parity gate, else the fp32 graph (4x larger, ~2x slower, same decisions).
+
+    Why not fail the build: whether int8 noise flips a head's clear decisions depends on how far its training put them
+    from the boundary and on the CPU's int8 kernels. Measured: a frozen-encoder research head agreed on 0.9945 of its
+    clear decisions (gate 0.995) on an AVX2 machine where a fine-tuned one agreed on 1.0. A user's build should
+    still produce a model Penny can run, and the manifest says which graph it got and why."""
+    preset = quantize_int8(fp32, out)
+    try:
+        parity = check_parity(out, trained, texts)
+    except ParityError as refused:
+        log(f"{name}: int8 refused ({refused}); keeping the fp32 graph")
+        shutil.copyfile(fp32, out)
+        parity = check_parity(out, trained, texts)
+        preset = {"dtype": "fp32", "int8_refused": str(refused).split(";")[0], "int8_preset": preset}
+        log(f"{name}: fp32 graph ({out.stat().st_size / 1e6:.1f} MB); agreement with torch on all {parity.overall}")
+        return preset, parity
+    log(f"{name}: quantized int8 ({out.stat().st_size / 1e6:.1f} MB); agreement with torch on clear decisions "
+        f"{parity.agreement}, on all {parity.overall}")
+    return {"dtype": "int8", **preset}, parity
 
 
 def build_all(registry: ModelRegistry, settings: BuildSettings = BuildSettings(), *, force: bool = False,
