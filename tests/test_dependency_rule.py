@@ -1,4 +1,4 @@
-"""DESIGN.md's dependency rule, read from the source (imports inside functions count too)."""
+"""The dependency rule (docs/architecture.md), read from the source (imports inside functions count too)."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ _DIRTY = ("*adjusts glasses* OMG CJ, this is AMAZING!!! Grab a coffee first. " +
           "Seriously CJ, so proud!")
 GUARD_RESPONSES = (_CLEAN, _DIRTY)
 YARDSTICK = "what is the current exchange rate between the euro and the us dollar today in berlin"
-"""18 MiniLM tokens, as in ../shared/notes/ml-stack.md (int8, 1 thread: p50 1.49 ms on 2026-11-24). This
+"""18 MiniLM tokens (int8, 1 thread: p50 1.49 ms on 2026-11-24, on the project's machine). This
 shared machine's speed drifts 2-4x between days, so the bench times this one pass beside every encoder
 figure: divide by it to compare runs from different days."""
 

@@ -36,7 +36,7 @@ LICENCES = frozenset({
     "CC0-1.0", "CC-BY-3.0", "CC-BY-4.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "MIT", "MIT-0", "Apache-2.0",
     "BSD-2-Clause", "BSD-3-Clause",
 })
-"""SPDX ids the project accepts (DESIGN.md, Data: permissive only). A licence is one id or ids joined by AND/OR."""
+"""SPDX ids the project accepts (docs/DATA.md: permissive only). A licence is one id or ids joined by AND/OR."""
 ENV_CACHE = "PENNY_SLM_CACHE"
 ENV_SOURCES = "PENNY_SLM_SOURCES"
 

@@ -1,6 +1,6 @@
 """Personality guard: enforce Penny's persona on every LLM response.
 
-Stages (DESIGN.md): rules (deterministic, absolute prohibitions) → tone head (``cheerleader_tone``,
+Stages (docs/architecture.md): rules (deterministic, absolute prohibitions) → tone head (``cheerleader_tone``,
 scored on the rule-fixed text) → for a tone violation, first drop the sentences that are nothing but
 cheerleading (``trimmed``), and only if that cannot fix it, a generative rewrite, re-checked.
 

@@ -9,7 +9,7 @@ Decision rule (documented contract, tested in tests/pipeline/test_research.py):
   ``confidence`` is then ``p``, the probability that searching was needed.
 - Empty or whitespace-only input: ``needs_research=False``, ``confidence=1.0``, category ``general``.
 - ``fallback`` (timeout or error) is the keyword matcher, labelled as such in ``reasoning``.
-- ``needs_research`` and ``category`` never contradict each other (DESIGN.md): a research category
+- ``needs_research`` and ``category`` never contradict each other (the framework's contract): a research category
   implies true and any other false. When the two heads disagree, the calibrated ``needs_research`` head
   decides and the category becomes the most likely category on its side of the line.
 """

@@ -2,7 +2,7 @@
 
 An importer is ``(source, files) -> Iterator[dict]``: ``files`` maps each pinned path to its verified local
 file (``sources.cached``), and every row is ``{"text": str, <task labels>..., "source": name}``. Its
-docstring names the source's licence and its label rule (STYLE.md, "Data by manifest"). A row counts for
+docstring names the source's licence and its label rule (docs/DATA.md). A row counts for
 a task when it carries one of that task's label keys (``LABEL_KEYS``), so one importer can feed several
 tasks. Importers are looked up by the name in the manifest's ``importer`` field, in ``IMPORTERS``, which
 :func:`populate` fills on first use (no registration happens at import time).
@@ -30,7 +30,7 @@ LABEL_KEYS: dict[str, tuple[str, ...]] = {
     "slang": ("slang",),
     "attachment": ("over_attachment",),
 }
-"""The label keys of each task, as the eval files name them (DESIGN.md, Contracts; the tone files' ``cheerleader``)."""
+"""The label keys of each task, as the eval files name them (the framework's contracts; the tone files' ``cheerleader``)."""
 
 
 class ImporterRegistry:
