@@ -5,9 +5,10 @@ A page asks for a part with a marker line; the hook replaces it when the site is
 - ``<!-- generated: config -->``: every key of ``slm_config.json`` (the dataclasses in
   ``penny_slm/config.py``, the modules' and adapters' ``__init__`` arguments), with type, default, allowed range;
 - ``<!-- generated: cli -->``: the help of every ``penny-slm`` command, from ``penny_slm.cli.build_parser``;
-- ``<!-- generated: data-files -->``: the rows of each committed data file, counted now.
+- ``<!-- generated: data-files -->``: the rows of each committed data file, counted now;
+- ``<!-- generated: sources -->``: every public source in ``sources.json``: licence, task and role, importer.
 
-Run ``python docs/gen_ref.py config|cli|data-files`` to print one part.
+Run ``python docs/gen_ref.py config|cli|data-files|sources`` to print one part.
 """
 
 from __future__ import annotations
@@ -168,7 +169,17 @@ def data_files() -> str:
     return "\n".join(out) + "\n"
 
 
-PARTS = {"config": config_reference, "cli": cli_reference, "data-files": data_files}
+def sources() -> str:
+    manifest = json.loads((DATA / "sources.json").read_text(encoding="utf-8"))
+    out = ["| source | licence | feeds (task: role) | importer |", "|---|---|---|---|"]
+    for source in manifest["sources"]:
+        uses = ", ".join(f"{task}: {role}" for task, role in source["uses"].items())
+        importer = f"`{source['importer']}`" if source.get("importer") else "none yet (not used)"
+        out.append(f"| `{source['name']}` ({source['title']}) | {source['licence']} | {uses} | {importer} |")
+    return "\n".join(out) + "\n"
+
+
+PARTS = {"config": config_reference, "cli": cli_reference, "data-files": data_files, "sources": sources}
 
 
 def on_page_markdown(markdown: str, **_kwargs: Any) -> str:
