@@ -25,39 +25,43 @@ class PennySLMError(Exception):
 
 
 class ConfigError(PennySLMError, ValueError):
+    """A config file, block or entry is wrong; the message (and ``path``) names the JSON path."""
+
     def __init__(self, path: str, problem: str) -> None:
         self.path = path
         super().__init__(f"{path}: {problem}" if path else problem)
 
 
 class InputError(PennySLMError, ValueError):
-    pass
+    """Text or a file handed to penny-slm cannot be used; the message says which and why."""
 
 
 class ModelNotFoundError(PennySLMError, FileNotFoundError):
-    pass
+    """No built artifact where one is needed; the message names the command that builds it."""
 
 
 class ChecksumError(PennySLMError, ValueError):
-    pass
+    """An artifact file is missing or does not match its manifest's sha256; rebuild or roll back."""
 
 
 class RegistryError(PennySLMError, ValueError):
-    pass
+    """An unknown module, adapter, model or version (the known ones are listed), or a regression gate refused activation."""
 
 
 class NotLoadedError(PennySLMError, RuntimeError):
-    pass
+    """A module (or the layer's controls) was used before ``load()``."""
 
 
 class ParityError(PennySLMError, ValueError):
+    """An exported ONNX graph disagrees with the torch model it came from; ``max_diff`` per output."""
+
     def __init__(self, message: str, max_diff: dict[str, float]) -> None:
         self.max_diff = max_diff
         super().__init__(f"{message}; max |diff| per output: {max_diff}")
 
 
 class MissingDependencyError(PennySLMError, ImportError):
-    pass
+    """An optional extra (training, export, PostgreSQL) is not installed; the message says what to pip install."""
 
 
 class EndpointError(PennySLMError, ConnectionError):
@@ -69,7 +73,7 @@ class EndpointError(PennySLMError, ConnectionError):
 
 
 class GenerationError(PennySLMError, ValueError):
-    pass
+    """Generated text cannot be used, e.g. not the requested JSON after one retry."""
 
 
 class DataSourceError(PennySLMError, ValueError):

@@ -125,3 +125,16 @@ def test_readme_links_resolve() -> None:
     assert targets, "the README links into docs/"
     missing = [t for t in targets if not (ROOT / t).exists()]
     assert not missing, missing
+
+
+def test_every_public_name_has_its_own_docstring() -> None:
+    """The API page renders docstrings: a public class or function without one would be an empty entry."""
+    import inspect
+
+    missing = []
+    for name in set(penny_slm.__all__) - {"__version__"}:
+        obj = getattr(penny_slm, name)
+        doc = obj.__dict__.get("__doc__") if inspect.isclass(obj) else obj.__doc__
+        if not (doc or "").strip():
+            missing.append(name)
+    assert not missing, sorted(missing)

@@ -72,6 +72,9 @@ log = logging.getLogger(__name__)
 
 
 class SLMLayer:
+    """The one object Penny holds: ``SLMLayer(cfg).load()``, then ``await process(user_id, message)`` per turn, then
+    ``close()``. The turn's stages, budgets and fallbacks are in the module docstring."""
+
     def __init__(self, cfg: SLMConfig | None = None, persona: Persona | None = None, *,
                  sqlite_path: Path | None = None, research: ResearchProvider | None = None) -> None:
         """Builds the modules from the config (their settings are checked here, at start-up); ``load`` does the I/O."""

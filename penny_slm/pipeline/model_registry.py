@@ -78,6 +78,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class ModelRegistry:
+    """The versioned artifacts under ``root`` (see the module docstring): load with checksums, register, activate, roll back."""
+
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 

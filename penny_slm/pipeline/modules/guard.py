@@ -104,6 +104,9 @@ def tone_window(prose: str, head_tail: tuple[int, int] = TONE_WINDOW_WORDS) -> s
 
 
 class PersonalityGuard:
+    """The ``guard`` module: rules, tone stage, trim or rewrite, re-check (see the module docstring). ``predict(response)``
+    checks one response on its own; ``fallback`` runs the rules only."""
+
     name: ClassVar[str] = "guard"
     requires: ClassVar[frozenset[str]] = frozenset({"response"})
     provides: ClassVar[frozenset[str]] = frozenset({"guard"})

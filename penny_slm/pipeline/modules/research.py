@@ -29,6 +29,9 @@ ARTIFACT = "research"
 
 
 class ResearchClassifier(EncoderHeadModule):
+    """The ``research`` module: does a message need a live search? ``predict(message)`` classifies one message on its
+    own; ``fallback`` is the keyword matcher. The decision rule is in the module docstring."""
+
     default_artifact: ClassVar[str] = ARTIFACT
     name: ClassVar[str] = "research"
     requires: ClassVar[frozenset[str]] = frozenset({"normalized"})
