@@ -1,5 +1,5 @@
-"""``penny-slm``: models build|list|rollback, classify, guard, eval research|guard, data fetch|list|check, bench, demo,
-profile show|log|versions|rollback|export|delete|pending|approve|reject, kill, resume.
+"""``penny-slm``: models build|list|rollback, classify, guard, rewrite, eval research|guard|rewriter, data fetch|list|check,
+bench, demo, chat, profile show|log|versions|rollback|export|delete|pending|approve|reject, kill, resume.
 
 Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr); ``data fetch`` exits 1
 when a requested source is not in the cache at the end, ``data check`` when it finds an overlap. Heavy
@@ -560,7 +560,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="penny-slm", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="penny-slm", description="Small local models around Penny's main LLM: build, run, evaluate and inspect them.")
     parser.add_argument("--config", help="slm_config.json overriding the packaged defaults (or $PENNY_SLM_CONFIG)")
     parser.add_argument("--models-dir", help="artifact folder (default: runtime.models_dir, or $PENNY_SLM_MODELS)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
