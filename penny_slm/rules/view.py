@@ -25,6 +25,10 @@ from penny_slm.rules.normalize import fold_lookalikes, normalize
 
 CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
 URL = re.compile(r"\b(?:https?://|ftp://|www\.)[^\s<>\"'`\]\[(){}]+(?<![.,;:!?])")
+_W = r"[\w\u00ad\u200b-\u200f\u2060-\u2064\ufeff]"  # a word character, or one that normalize() deletes
+IDENTIFIER = re.compile(rf"(?<!{_W})(?={_W}*_)(?={_W}*[^\W\d_]){_W}+")
+"""A snake_case or SCREAMING_SNAKE name written outside backticks (``COFFEE_TABLE``, ``user_name``): code, so no rule
+reads a word inside it (the coffee rule turned ``for COFFEE_TABLE.`` into ``for a break_TABLE.``)."""
 """A web address: masked like code (its ``!``, capitals and names are nobody's business and never edited)."""
 CODE_MASK = "\ue000"
 """Stands for one code character in the view (a private-use character: not a letter, digit or stop)."""
@@ -53,10 +57,12 @@ def code_spans(text: str) -> list[tuple[int, int]]:
 
 
 def protected_spans(text: str) -> list[tuple[int, int]]:
-    """Code spans and web addresses outside code, sorted: what detection masks and no fix edits."""
+    """Code spans, and web addresses and snake_case names outside code, sorted: what detection masks and no fix edits."""
     code = code_spans(text)
-    urls = [m.span() for m in URL.finditer(mask_code(text, code))]
-    return sorted(code + urls) if urls else code
+    prose = mask_code(text, code)
+    loose = [m.span() for m in URL.finditer(prose)]
+    loose += [m.span() for m in IDENTIFIER.finditer(mask_code(prose, loose))]
+    return sorted(code + loose) if loose else code
 
 
 def mask_code(text: str, spans: list[tuple[int, int]]) -> str:
