@@ -19,6 +19,7 @@ from penny_slm.pipeline.modules.guard import tone_prose
 from penny_slm.rules.prohibitions import sentence_spans
 from penny_slm.training.datasets import (
     Example,
+    drop_overlapping,
     file_hash,
     held_out_parts,
     is_dev,
@@ -54,16 +55,17 @@ def research_data(data: Path) -> TrainingData:
 
     imported, provenance = importers.rows("research", ("train",))
     held_out, test_provenance = importers.rows("research", ("test",))
-    real = research_rows(imported)
     real_dev, real_test = held_out_parts(research_rows(held_out), lambda r: r.text)
     own_train = load_research_jsonl(data / "research_train.jsonl", require_category=True)
     own_dev = load_research_jsonl(data / "research_dev.jsonl", require_category=True)
+    own_test = load_research_jsonl(data / "research_test.jsonl", require_category=True)
+    real = research_rows(drop_overlapping(imported, [r.text for r in own_test + real_dev + real_test]))
     tenth = [r for r in real if is_dev(r.text)]
     train = own_train + [r for r in real if not is_dev(r.text)] + (own_dev if real else [])
     files = [data / f"research_{split}.jsonl" for split in ("train", "dev", "test")]
     digest = hashlib.sha256("".join([file_hash(*files), rows_hash(real), rows_hash(real_dev + real_test)]).encode()).hexdigest()
     return TrainingData(research_examples(train), research_examples(tenth + real_dev if real else own_dev),
-                        load_research_jsonl(data / "research_test.jsonl", require_category=True), real_test, digest,
+                        own_test, real_test, digest,
                         {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
                         calibration=research_examples(real_dev))
 
@@ -99,6 +101,7 @@ def tone_data(data: Path) -> TrainingData:
     files = [data / f"tone_{split}.jsonl" for split in ("train", "dev", "test")]
     own_train, own_dev, own_test = (load_tone_jsonl(f) for f in files)
     real_dev, test_part = held_out_parts(held_out, lambda r: str(r["text"]))
+    imported = drop_overlapping(imported, [e.text for e in own_test] + [str(r["text"]) for r in held_out])
     real_test = [Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}) for r in test_part]
     tenth = [r for r in imported if is_dev(r["text"])]
     train = own_train + tone_examples([r for r in imported if not is_dev(r["text"])]) + (own_dev if imported else [])
@@ -108,3 +111,4 @@ def tone_data(data: Path) -> TrainingData:
     return TrainingData(train, dev, own_test, real_test, digest,
                         {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
                         calibration=[Example(tone_prose(r["text"]), {"tone": int(r["cheerleader"])}) for r in real_dev])
+
