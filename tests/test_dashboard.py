@@ -1,0 +1,318 @@
+"""``penny-slm dashboard`` in a real headless browser (Playwright driving Debian's Chromium) over a database written
+by a real conversation through the layer: what each view shows, the charts, every action's effect on the database,
+live updates, the CSRF check, the bind rule and the token. The browser tests write the screenshots in docs/.
+
+Chromium comes from Debian's packages (scripts/setup.sh --tests installs it); nothing is downloaded. Without it the
+browser tests fail in CI (CI=true) and skip elsewhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from penny_slm.cli import main
+from penny_slm.config import load_config
+from penny_slm.dashboard.server import DashboardApp, DashboardServer
+from penny_slm.errors import InputError
+from penny_slm.pipeline import db
+from penny_slm.pipeline.controls import LearningControls
+from penny_slm.pipeline.layer import SLMLayer
+from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.pipeline.modules.base import TurnContext
+from penny_slm.pipeline.sync import ContextSyncManager
+from penny_slm.results import ContextUpdate, PreferenceUpdate
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+NO_MODELS = {"research_classifier": {"enabled": False}, "personality_guard": {"enabled": False}}
+USER = "cj"
+TOKEN = "a-test-token-of-32-characters-xx"
+CONVERSATION: list[tuple[str, tuple[PreferenceUpdate, ...]]] = [
+    # (message, what a context tracker learns from it): the tracker's heads are not built yet, so a scripted tracker
+    # stands in for them inside the layer (as in tests/pipeline/test_layer_controls.py); everything else is real.
+    ("hey penny, could you explain how a hash map works?",
+     (PreferenceUpdate("formality_level", None, 0.4, "could you explain", "", 0.8, "tracker-v1"),
+      PreferenceUpdate("technical_depth", None, 0.5, "how a hash map works", "", 0.7, "tracker-v1"),
+      PreferenceUpdate("mood", None, "neutral", "could you explain", "", 0.6, "tracker-v1"))),
+    ("ok that's bussin, and what about collisions and open addressing?",
+     (PreferenceUpdate("formality_level", 0.4, 0.36, "that's bussin", "", 0.8, "tracker-v1"),
+      PreferenceUpdate("technical_depth", 0.5, 0.56, "open addressing", "", 0.7, "tracker-v1"),
+      PreferenceUpdate("mood", "neutral", "joy", "that's bussin", "", 0.7, "tracker-v1"),
+      PreferenceUpdate("slang:bussin", None, {"gloss": "very good"}, "that's bussin", "", 0.9, "tracker-v1"))),
+    ("ugh, my tests failed again",
+     (PreferenceUpdate("formality_level", 0.36, 0.33, "ugh", "", 0.8, "tracker-v1"),
+      PreferenceUpdate("mood", "joy", "sadness", "ugh, my tests failed again", "", 0.8, "tracker-v1"))),
+    ("Dear Penny, I should be grateful for a formal and thorough account of resizing.",
+     (PreferenceUpdate("formality_level", 0.33, 0.9, "Dear Penny, I should be grateful", "", 0.9, "tracker-v1"),
+      PreferenceUpdate("slang:no cap", None, {"gloss": "honestly", "adopt": True}, "no cap", "", 0.9, "tracker-v1"))),
+]
+
+
+@dataclass
+class Rig:
+    """A dashboard serving a database one conversation wrote; ``controls`` reads that database from the test."""
+
+    url: str
+    store: db.PersonalityDB
+    controls: LearningControls
+    sync: ContextSyncManager
+    server: DashboardServer
+
+
+def converse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The conversation through the layer (injected main LLM), plus an alert raised through the sync queue."""
+    (tmp_path / "models").mkdir()
+    monkeypatch.setenv("PENNY_SLM_MODELS", str(tmp_path / "models"))
+    config = tmp_path / "slm_config.json"
+    config.write_text(json.dumps({"models": NO_MODELS}))
+    layer = SLMLayer(load_config(config), sqlite_path=tmp_path / "p.db").load()
+    learned = [updates for _, updates in CONVERSATION]
+
+    def run(turn: TurnContext) -> ContextUpdate:
+        return ContextUpdate((), None, {}, None, None, learned.pop(0), "scripted tracker")
+
+    monkeypatch.setattr(layer.modules["context"], "run", run)
+    async def talk() -> None:
+        for message, _ in CONVERSATION:
+            await layer.process(USER, message, llm=lambda s, m: "Here is how that works.")
+
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API keeps an event loop running on this thread
+        pool.submit(asyncio.run, talk()).result()
+    assert layer.sync is not None
+    layer.sync.queue_update("drift", {"kind": "alert", "user_id": USER, "alert_kind": "tone", "severity": "medium",
+                                      "detail": json.dumps({"detail": "responses drift towards cheerleading",
+                                                            "examples": ["You're amazing!!", "So proud of you!"],
+                                                            "recommendation": "review the guard's tone threshold"})})
+    layer.close()
+    return tmp_path / "p.db"
+
+
+@pytest.fixture()
+def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+    path = converse(tmp_path, monkeypatch)
+    cfg = load_config(None)
+    store = db.open_sqlite(path)
+    sync = ContextSyncManager(store, learning=cfg.learning)
+    controls = LearningControls(store, sync, cfg.learning)
+    served = db.open_sqlite(path)
+    served_sync = ContextSyncManager(served, learning=cfg.learning)
+    app = DashboardApp(cfg, served, LearningControls(served, served_sync, cfg.learning), ModelRegistry(tmp_path / "models"))
+    server = DashboardServer(app, "127.0.0.1", 0)
+    server.serve_in_thread()
+    yield Rig(f"http://127.0.0.1:{server.port}", store, controls, sync, server)
+    server.shutdown()
+    server.server_close()
+    store.close()
+    served.close()
+
+
+def chromium() -> str | None:
+    return os.environ.get("PENNY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    path = chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        path = None
+    if path is None:
+        why = "Chromium and Playwright are needed (scripts/setup.sh --tests installs them)"
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=path, args=["--no-sandbox", "--disable-gpu"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    opened.set_default_timeout(15_000)
+    yield opened
+    context.close()
+
+
+def open_view(page: Any, rig: Rig, view: str) -> None:
+    page.goto(f"{rig.url}/#{view}")
+    page.wait_for_selector(f"#view-{view}.on")
+    page.wait_for_selector("#updated:has-text('live')")
+
+
+def shot(page: Any, view: str) -> None:
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / f"dashboard-{view}.png"), full_page=True)
+
+
+def test_the_page_shows_a_real_conversation_and_its_charts(rig: Rig, page: Any) -> None:
+    open_view(page, rig, "status")
+    models = page.locator("#models tr").all_inner_texts()
+    assert any(row.startswith("research") and "not built" in row for row in models)
+    modules = {row.split("\t")[0]: row.split("\t") for row in page.locator("#modules tr").all_inner_texts()[1:]}
+    assert set(modules) == {"context", "llm"} and modules["llm"][1] == str(len(CONVERSATION))  # one run per turn
+    assert "learning on" in page.inner_text("#safe") and "MB resident" in page.inner_text("#memory")
+    shot(page, "status")
+
+    open_view(page, rig, "personality")
+    versions = rig.controls.versions(USER)
+    chart = page.locator("#evolution-chart")
+    assert chart.locator(".series").count() == 3  # formality, technical depth, mood
+    assert chart.locator(".version-mark").count() == len(versions)
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 100
+    formality = [v.profile["dimensions"].get("formality_level") for v in versions]
+    points = chart.locator('[data-series="formality_level"] polyline').get_attribute("points")
+    assert points is not None and len(points.split()) == sum(f is not None for f in formality) >= 3
+    moods = [v.profile["dimensions"].get("mood") for v in versions if v.profile["dimensions"].get("mood")]
+    assert chart.locator('[data-series="mood"] circle').count() == len(moods)
+    assert chart.locator('[data-series="technical_depth"] circle').count() >= 2
+    assert "bussin\tvery good\t1" in page.inner_text("#slang")
+    log = rig.controls.log(USER)
+    assert page.inner_text("#log-count") == f"{len(log)} of {len(log)} entries"
+    page.fill("#log-filter", "mood")
+    mood_rows = [e for e in log if "mood" in " ".join((e.key, e.detail, e.evidence, e.message_id)).lower()]
+    assert page.inner_text("#log-count") == f"{len(mood_rows)} of {len(log)} entries"
+    page.fill("#log-filter", "")
+    page.select_option("#log-action", "awaiting_approval")
+    assert page.locator("#log tr").count() == 1 + sum(e.action == "awaiting_approval" for e in log)
+    page.select_option("#log-action", "")
+    shot(page, "personality")
+
+    open_view(page, rig, "alerts")
+    row = page.inner_text("#alerts tr:nth-child(2)")
+    assert "tone" in row and "medium" in row and "You're amazing!!" in row and "review the guard's tone threshold" in row
+    shot(page, "alerts")
+    open_view(page, rig, "actions")
+    assert page.locator("[data-approve]").count() == len(rig.controls.pending(USER)) == 2
+    shot(page, "actions")
+
+
+def test_actions_change_the_database(rig: Rig, page: Any) -> None:
+    c = rig.controls
+    pending = {p.key: p.id for p in c.pending(USER)}
+    open_view(page, rig, "actions")
+
+    page.click(f"[data-approve='{pending['formality_level']}']")
+    page.wait_for_selector(f"[data-approve='{pending['formality_level']}']", state="detached")
+    assert c.show(USER)["dimensions"]["formality_level"] == 0.9
+    page.click(f"[data-reject='{pending['slang:no cap']}']")
+    page.wait_for_selector("[data-reject]", state="detached")
+    assert {p.id: p.state for p in c.pending(USER, all_states=True)} == {pending["formality_level"]: "approved",
+                                                                         pending["slang:no cap"]: "rejected"}
+
+    before = c.versions(USER)
+    page.click("[data-rollback='1']")
+    page.wait_for_selector(f"#versions:has-text('v{len(before) + 1}')")
+    after = c.versions(USER)
+    assert len(after) == len(before) + 1 and after[-1].profile["dimensions"] == before[0].profile["dimensions"]
+    assert c.log(USER)[-1].action == "rollback"
+
+    open_view(page, rig, "status")
+    page.fill("#reason", "checking the dashboard")
+    page.click("#kill")
+    page.wait_for_selector("#safe:has-text('SAFE MODE')")
+    assert c.status().kill_switch and c.status().reason == "checking the dashboard"
+    page.click("#resume")
+    page.wait_for_selector("#safe:has-text('learning on')")
+    assert not c.status().safe_mode
+
+    open_view(page, rig, "alerts")
+    page.click("[data-ack]")
+    page.wait_for_selector("#alerts:has-text('acknowledged')")
+    assert page.inner_text("#alert-count") == ""
+
+    open_view(page, rig, "actions")
+    with page.expect_download() as download:
+        page.click("#export")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported == {**c.export(USER), "exported_at": exported["exported_at"]}
+    assert page.is_disabled("#delete")
+    page.fill("#delete-confirm", "someone else")
+    assert page.is_disabled("#delete")
+    page.fill("#delete-confirm", USER)
+    page.click("#delete")
+    page.wait_for_selector("#message:has-text('deleted')")
+    assert rig.store.User.get_or_none(rig.store.User.user_id == USER) is None
+    assert c.versions(USER) == [] and c.log(USER) == []
+
+
+def test_new_turns_and_alerts_appear_without_a_reload(rig: Rig, page: Any) -> None:
+    open_view(page, rig, "alerts")
+    assert page.inner_text("#alert-count") == "1"
+    rig.sync.queue_update("drift", {"kind": "alert", "user_id": USER, "alert_kind": "repetition", "severity": "high",
+                                    "detail": "the same opener in 5 of the last 10 responses"})
+    rig.sync.queue_update("orchestrator", {"kind": "module_run", "user_id": USER, "module": "guard", "status": "timeout",
+                                           "latency_ms": 250.0})
+    rig.sync.process_queue()
+    page.wait_for_selector("#alerts:has-text('repetition')")
+    assert page.inner_text("#alert-count") == "2"
+    open_view(page, rig, "status")  # a hash change: the same page, no reload
+    page.wait_for_selector("#modules:has-text('guard')")
+
+
+def test_state_changing_requests_need_the_csrf_token(rig: Rig, page: Any) -> None:
+    open_view(page, rig, "status")
+    refused = page.evaluate("""async () => {
+        const r = await fetch('/api/kill', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{}'});
+        return [r.status, (await r.json()).error];
+    }""")
+    assert refused[0] == 403 and "X-CSRF-Token" in refused[1]
+    csrf = page.get_attribute('meta[name="csrf"]', "content")
+    for headers in ({"X-CSRF-Token": "forged"},  # a wrong token
+                    {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}):  # the right one from another origin
+        request = urllib.request.Request(f"{rig.url}/api/kill", b"{}", {"Content-Type": "application/json", **headers})
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(request)
+        assert err.value.code == 403
+    form = urllib.request.Request(f"{rig.url}/api/kill", b"reason=x", {"X-CSRF-Token": csrf,
+                                                                        "Content-Type": "application/x-www-form-urlencoded"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(form)
+    assert err.value.code == 403
+    assert not rig.controls.status().kill_switch  # nothing changed
+    rebound = urllib.request.Request(f"{rig.url}/api/stamp", headers={"Host": "attacker.example"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(rebound)
+    assert err.value.code == 421
+
+
+def test_a_non_loopback_bind_needs_a_token(rig: Rig, page: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    app = rig.server.RequestHandlerClass.app  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="needs|token"):
+        DashboardServer(app, "0.0.0.0", 0)
+    assert main(["dashboard", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert "give a token" in capsys.readouterr().err
+    with pytest.raises(InputError, match="at least 16"):
+        DashboardServer(DashboardApp(app.cfg, app.store, app.controls, app.registry, token="short"), "0.0.0.0", 0)
+
+    guarded = DashboardServer(DashboardApp(app.cfg, app.store, app.controls, app.registry, token=TOKEN), "0.0.0.0", 0)
+    guarded.serve_in_thread()
+    try:
+        url = f"http://127.0.0.1:{guarded.port}"
+        response = page.goto(url + "/")
+        assert response is not None and response.status == 401
+        page.goto(f"{url}/?token=wrong-token-wrong-token-wrong")
+        assert "needs its token" in page.inner_text("body")
+        page.goto(f"{url}/?token={TOKEN}")  # once: it becomes a cookie
+        page.wait_for_selector("#updated:has-text('live')")
+        assert page.url == url + "/" and "research" in page.inner_text("#models")
+        bearer = urllib.request.Request(url + "/api/stamp", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert "stamp" in json.loads(urllib.request.urlopen(bearer).read())
+    finally:
+        guarded.shutdown()
+        guarded.server_close()
