@@ -11,10 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +39,8 @@ from penny_slm.pipeline.modules.base import TurnContext
 from penny_slm.pipeline.sync import ContextSyncManager
 from penny_slm.results import ContextUpdate, PreferenceUpdate
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 NO_MODELS = {"research_classifier": {"enabled": False}, "personality_guard": {"enabled": False}}
 USER = "cj"
 TOKEN = "a-test-token-of-32-characters-xx"
@@ -61,13 +67,14 @@ CONVERSATION: list[tuple[str, tuple[PreferenceUpdate, ...]]] = [
 
 @dataclass
 class Rig:
-    """A dashboard serving a database one conversation wrote; ``controls`` reads that database from the test."""
+    """``penny-slm dashboard`` serving a database one conversation wrote, in a process of its own (so the page shows
+    the dashboard's own memory); ``controls`` and ``sync`` work on that database from the test."""
 
     url: str
     store: db.PersonalityDB
     controls: LearningControls
     sync: ContextSyncManager
-    server: DashboardServer
+    path: Path
 
 
 def converse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -98,23 +105,32 @@ def converse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "p.db"
 
 
+@contextmanager
+def dashboard(path: Path, log: Path, *args: str) -> Iterator[str]:
+    """``penny-slm dashboard --db path --port 0 ARGS`` until the block ends (Ctrl-C, as a person stops it); its URL."""
+    command = [sys.executable, "-m", "penny_slm.cli", "dashboard", "--db", str(path), "--port", "0", *args]
+    with log.open("w") as err:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT)
+        assert proc.stdout is not None
+        started = re.search(r"http://\S+?:(\d+)/", proc.stdout.readline())
+        try:
+            assert started, log.read_text()
+            yield f"http://127.0.0.1:{started.group(1)}"
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.stdout.close()
+            assert proc.wait(timeout=20) == 0, log.read_text()
+
+
 @pytest.fixture()
 def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     path = converse(tmp_path, monkeypatch)
     cfg = load_config(None)
     store = db.open_sqlite(path)
     sync = ContextSyncManager(store, learning=cfg.learning)
-    controls = LearningControls(store, sync, cfg.learning)
-    served = db.open_sqlite(path)
-    served_sync = ContextSyncManager(served, learning=cfg.learning)
-    app = DashboardApp(cfg, served, LearningControls(served, served_sync, cfg.learning), ModelRegistry(tmp_path / "models"))
-    server = DashboardServer(app, "127.0.0.1", 0)
-    server.serve_in_thread()
-    yield Rig(f"http://127.0.0.1:{server.port}", store, controls, sync, server)
-    server.shutdown()
-    server.server_close()
+    with dashboard(path, tmp_path / "dashboard.log") as url:
+        yield Rig(url, store, LearningControls(store, sync, cfg.learning), sync, path)
     store.close()
-    served.close()
 
 
 def chromium() -> str | None:
@@ -165,7 +181,9 @@ def test_the_page_shows_a_real_conversation_and_its_charts(rig: Rig, page: Any) 
     assert any(row.startswith("research") and "not built" in row for row in models)
     modules = {row.split("\t")[0]: row.split("\t") for row in page.locator("#modules tr").all_inner_texts()[1:]}
     assert set(modules) == {"context", "llm"} and modules["llm"][1] == str(len(CONVERSATION))  # one run per turn
-    assert "learning on" in page.inner_text("#safe") and "MB resident" in page.inner_text("#memory")
+    assert "learning on" in page.inner_text("#safe")
+    resident = float(re.search(r"([\d.]+) MB resident", page.inner_text("#memory")).group(1))  # type: ignore[union-attr]
+    assert 20 < resident < 150  # measured: about 75 MB, most of it the runtime's imports (onnxruntime, numpy)
     shot(page, "status")
 
     open_view(page, rig, "personality")
@@ -265,6 +283,16 @@ def test_new_turns_and_alerts_appear_without_a_reload(rig: Rig, page: Any) -> No
     page.wait_for_selector("#modules:has-text('guard')")
 
 
+def fetch(request: urllib.request.Request) -> tuple[int, Any]:
+    """(status, JSON body) of a request made outside the browser; the connection is closed either way."""
+    try:
+        with urllib.request.urlopen(request) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, json.loads(err.read())
+
+
 def test_state_changing_requests_need_the_csrf_token(rig: Rig, page: Any) -> None:
     open_view(page, rig, "status")
     refused = page.evaluate("""async () => {
@@ -276,34 +304,26 @@ def test_state_changing_requests_need_the_csrf_token(rig: Rig, page: Any) -> Non
     for headers in ({"X-CSRF-Token": "forged"},  # a wrong token
                     {"X-CSRF-Token": csrf, "Origin": "http://evil.example"}):  # the right one from another origin
         request = urllib.request.Request(f"{rig.url}/api/kill", b"{}", {"Content-Type": "application/json", **headers})
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(request)
-        assert err.value.code == 403
+        assert fetch(request)[0] == 403
     form = urllib.request.Request(f"{rig.url}/api/kill", b"reason=x", {"X-CSRF-Token": csrf,
                                                                         "Content-Type": "application/x-www-form-urlencoded"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(form)
-    assert err.value.code == 403
+    assert fetch(form)[0] == 403
     assert not rig.controls.status().kill_switch  # nothing changed
     rebound = urllib.request.Request(f"{rig.url}/api/stamp", headers={"Host": "attacker.example"})
-    with pytest.raises(urllib.error.HTTPError) as err:
-        urllib.request.urlopen(rebound)
-    assert err.value.code == 421
+    assert fetch(rebound)[0] == 421
 
 
-def test_a_non_loopback_bind_needs_a_token(rig: Rig, page: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    app = rig.server.RequestHandlerClass.app  # type: ignore[attr-defined]
-    with pytest.raises(InputError, match="needs|token"):
+def test_a_non_loopback_bind_needs_a_token(rig: Rig, page: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = load_config(None)
+    app = DashboardApp(cfg, rig.store, rig.controls, ModelRegistry(tmp_path / "models"))
+    with pytest.raises(InputError, match="give a token"):
         DashboardServer(app, "0.0.0.0", 0)
-    assert main(["dashboard", "--host", "0.0.0.0", "--port", "0"]) == 2
+    assert main(["dashboard", "--host", "0.0.0.0", "--port", "0", "--db", str(rig.path)]) == 2
     assert "give a token" in capsys.readouterr().err
     with pytest.raises(InputError, match="at least 16"):
-        DashboardServer(DashboardApp(app.cfg, app.store, app.controls, app.registry, token="short"), "0.0.0.0", 0)
+        DashboardServer(DashboardApp(cfg, rig.store, rig.controls, app.registry, token="short"), "0.0.0.0", 0)
 
-    guarded = DashboardServer(DashboardApp(app.cfg, app.store, app.controls, app.registry, token=TOKEN), "0.0.0.0", 0)
-    guarded.serve_in_thread()
-    try:
-        url = f"http://127.0.0.1:{guarded.port}"
+    with dashboard(rig.path, tmp_path / "guarded.log", "--host", "0.0.0.0", "--token", TOKEN) as url:
         response = page.goto(url + "/")
         assert response is not None and response.status == 401
         page.goto(f"{url}/?token=wrong-token-wrong-token-wrong")
@@ -312,7 +332,5 @@ def test_a_non_loopback_bind_needs_a_token(rig: Rig, page: Any, capsys: pytest.C
         page.wait_for_selector("#updated:has-text('live')")
         assert page.url == url + "/" and "research" in page.inner_text("#models")
         bearer = urllib.request.Request(url + "/api/stamp", headers={"Authorization": f"Bearer {TOKEN}"})
-        assert "stamp" in json.loads(urllib.request.urlopen(bearer).read())
-    finally:
-        guarded.shutdown()
-        guarded.server_close()
+        status, body = fetch(bearer)
+        assert status == 200 and "stamp" in body

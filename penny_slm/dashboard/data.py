@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -132,15 +133,16 @@ def module_stats(store: PersonalityDB, limit: int = RECENT_RUNS) -> list[ModuleS
 
 
 def process_memory() -> dict[str, float]:
-    """This dashboard process's memory (MB): resident now and peak. Penny's own process is not visible from here."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This dashboard process's memory (MB): resident now and its peak. Penny's own process is not visible from here.
+    Linux's ``/proc`` when there is one (``ru_maxrss`` keeps the peak of the process that forked this one)."""
+    found: dict[str, float] = {}
     status = Path(f"/proc/{os.getpid()}/status")
-    rss = peak
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) / 1024
-    return {"rss_mb": round(rss, 1), "peak_rss_mb": round(peak, 1)}
+    for line in status.read_text().splitlines() if status.is_file() else ():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            found[line[:5]] = int(line.split()[1]) / 1024
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
+    peak = found.get("VmHWM", maxrss)
+    return {"rss_mb": round(found.get("VmRSS", peak), 1), "peak_rss_mb": round(peak, 1)}
 
 
 def alerts(store: PersonalityDB, limit: int = ALERT_LIMIT) -> list[dict[str, Any]]:

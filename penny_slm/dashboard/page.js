@@ -154,14 +154,14 @@ function renderLog() {
 }
 
 function renderEvolution(evo) {
-  const pts = evo.points, W = 760, H = 230, top = 24, left = 36, right = 16, lineH = 150, moodY = 205;
+  const pts = evo.points, W = 760, H = 230, top = 24, left = 56, right = 72, lineH = 150, moodY = 205;
   const x = (i) => left + (pts.length < 2 ? (W - left - right) / 2 : (i * (W - left - right)) / (pts.length - 1));
   const y = (v) => top + (1 - v) * lineH;
   const chart = svg("svg", { id: "evolution-chart", viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img",
                               "aria-label": "formality, technical depth and mood at each profile version" });
   for (const v of [0, 0.5, 1]) {
     chart.append(svg("line", { x1: left, x2: W - right, y1: y(v), y2: y(v), stroke: "#eceff3" }));
-    chart.append(svg("text", { x: 4, y: y(v) + 4 }, v.toFixed(1)));
+    chart.append(svg("text", { x: 20, y: y(v) + 4 }, v.toFixed(1)));
   }
   pts.forEach((p, i) => {  // profile versions marked
     chart.append(svg("line", { class: "version-mark", x1: x(i), x2: x(i), y1: top - 6, y2: moodY + 8, stroke: "#c9d1e0", "stroke-dasharray": "3 3" }));
