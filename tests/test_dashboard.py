@@ -29,6 +29,7 @@ import pytest
 
 from penny_slm.cli import main
 from penny_slm.config import load_config
+from penny_slm.dashboard.data import Checksums, acknowledge, alerts, model_states
 from penny_slm.dashboard.server import DashboardApp, DashboardServer
 from penny_slm.errors import InputError
 from penny_slm.pipeline import db
@@ -334,3 +335,61 @@ def test_a_non_loopback_bind_needs_a_token(rig: Rig, page: Any, tmp_path: Path, 
         bearer = urllib.request.Request(url + "/api/stamp", headers={"Authorization": f"Bearer {TOKEN}"})
         status, body = fetch(bearer)
         assert status == 200 and "stamp" in body
+
+
+# -- without a browser: what the views read -----------------------------------------------------------------------
+
+def test_checksum_and_load_state_follow_the_registry(tmp_path: Path) -> None:
+    """A registered artifact verifies (ready); a changed file fails its checksum (blocked) until it is restored."""
+    registry = ModelRegistry(tmp_path / "models")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "model.onnx").write_bytes(b"weights")
+    registry.register_version(staging, {"name": "research", "build_key": "k", "data_hash": "d", "metrics": {},
+                                        "gate_metrics": ()}, force=True)
+    checksums = Checksums(registry)
+    cfg = load_config(None)
+    research = next(m for m in model_states(cfg, registry, checksums) if m.name == "research")
+    assert (research.active_version, research.checksum, research.load_state) == ("v1", "ok", "ready")
+    assert research.provider in cfg.execution_providers()
+    model = tmp_path / "models" / "research" / "v1" / "model.onnx"
+    model.write_bytes(b"tampered")
+    research = next(m for m in model_states(cfg, registry, checksums) if m.name == "research")
+    assert (research.checksum, research.load_state) == ("mismatch", "blocked") and "does not match" in research.detail
+    assert {m.name: m.load_state for m in model_states(cfg, registry, checksums)}["tone"] == "not built"
+
+
+def test_alerts_show_columns_a_later_migration_adds(tmp_path: Path) -> None:
+    """The drift monitor's migration may add columns to ``alert``: they show without a change to the dashboard."""
+    store = db.open_sqlite(tmp_path / "p.db")
+    sync = ContextSyncManager(store)
+    sync.queue_update("drift", {"kind": "alert", "user_id": USER, "alert_kind": "repetition", "severity": "low",
+                                "detail": "the same opener twice"})
+    sync.process_queue()
+    store.database.execute_sql("ALTER TABLE alert ADD COLUMN recommendation TEXT DEFAULT ''")
+    store.database.execute_sql("ALTER TABLE alert ADD COLUMN examples TEXT DEFAULT '[]'")
+    store.database.execute_sql("""UPDATE alert SET recommendation = 'vary the openers', examples = '["Great question!"]'""")
+    (shown,) = alerts(store)
+    assert shown["kind"] == "repetition" and shown["recommendation"] == "vary the openers"
+    assert shown["examples"] == ["Great question!"] and not shown["acknowledged"]
+    acknowledge(store, LearningControls(store, sync), shown["id"])
+    assert alerts(store)[0]["acknowledged"]
+    with pytest.raises(InputError, match="no alert #99"):
+        acknowledge(store, LearningControls(store, sync), 99)
+    store.close()
+
+
+def test_bad_requests_get_one_line_errors(tmp_path: Path) -> None:
+    store = db.open_sqlite(tmp_path / "p.db")
+    cfg = load_config(None)
+    app = DashboardApp(cfg, store, LearningControls(store, ContextSyncManager(store), cfg.learning), ModelRegistry(tmp_path))
+    post = {"X-CSRF-Token": app.csrf, "Content-Type": "application/json"}
+    assert app.handle("POST", "/api/kill", post, b"{not json").status == 400
+    assert app.handle("POST", "/api/nothing", post, b"{}").status == 404
+    assert app.handle("GET", "/nothing", {}).status == 404
+    assert app.handle("DELETE", "/api/state", {}).status == 405
+    refused = app.handle("POST", "/api/delete", post, json.dumps({"user": USER}).encode())
+    assert refused.status == 400 and "confirm" in json.loads(refused.body)["error"]
+    bad_id = app.handle("POST", "/api/approve", post, json.dumps({"user": USER, "id": "1"}).encode())
+    assert bad_id.status == 400 and "is a number" in json.loads(bad_id.body)["error"]
+    store.close()

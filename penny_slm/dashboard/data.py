@@ -156,8 +156,9 @@ def alerts(store: PersonalityDB, limit: int = ALERT_LIMIT) -> list[dict[str, Any
         row = dict(zip(columns, values))
         row["at"] = iso(datetime.fromisoformat(row["at"]) if isinstance(row["at"], str) else row["at"])
         detail = _json_object(row.get("detail"))
-        if detail is not None:
-            row = {**detail, **row, "detail": detail.get("detail", "")}
+        if detail is not None:  # a column the table has wins, unless it is empty
+            row = {**row, **{k: v for k, v in detail.items() if not row.get(k) or k == "detail"}}
+            row["detail"] = detail.get("detail", "")
         for key in ("examples", "recommendation"):
             if isinstance(row.get(key), str) and row[key].startswith("["):
                 row[key] = _json_list(row[key])
