@@ -393,3 +393,45 @@ def test_bad_requests_get_one_line_errors(tmp_path: Path) -> None:
     bad_id = app.handle("POST", "/api/approve", post, json.dumps({"user": USER, "id": "1"}).encode())
     assert bad_id.status == 400 and "is a number" in json.loads(bad_id.body)["error"]
     store.close()
+
+
+def test_the_page_and_the_cli_agree_on_sqlite_and_postgresql(open_store: Any, database_url: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """What /api/state shows for a profile is what ``penny-slm profile ... --json`` prints, on either backend, and an
+    action taken on the page is what the CLI then reads."""
+    from penny_slm.pipeline.controls import learning_items
+
+    store = open_store()
+    cfg = load_config(None)
+    sync = ContextSyncManager(store, learning=cfg.learning)
+    app = DashboardApp(cfg, store, LearningControls(store, sync, cfg.learning), ModelRegistry(tmp_path / "models"))
+    for i, (message, updates) in enumerate(CONVERSATION):
+        sync.queue_updates(learning_items(USER, f"t{i}", updates, message=message, model_version="tracker-v1",
+                                          log_message_text="excerpt"))
+        sync.queue_update("orchestrator", {"kind": "module_run", "user_id": USER, "module": "context", "status": "ok",
+                                           "latency_ms": 1.0 + i})
+    sync.process_queue()
+    where = database_url.removeprefix("sqlite:///")
+
+    def cli(*argv: str) -> Any:
+        assert main([*argv, "--user", USER, "--db", where, "--json"]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    def state() -> dict[str, Any]:
+        response = app.handle("GET", f"/api/state?user={USER}", {})
+        assert response.status == 200
+        return dict(json.loads(response.body))
+
+    shown = state()
+    profile = shown["profile"]
+    assert profile["show"] == cli("profile", "show") and profile["log"] == cli("profile", "log")
+    assert profile["pending"] == cli("profile", "pending") and len(profile["pending"]) == 2
+    assert [v["version"] for v in profile["versions"]] == [v["version"] for v in cli("profile", "versions")]
+    assert profile["slang"] == cli("profile", "export")["slang"]
+    assert [m["module"] for m in shown["status"]["modules"]] == ["context"] and shown["status"]["modules"][0]["p50"] == 2.0
+
+    change = profile["pending"][0]["id"]
+    post = {"X-CSRF-Token": app.csrf, "Content-Type": "application/json"}
+    assert app.handle("POST", "/api/approve", post, json.dumps({"user": USER, "id": change}).encode()).status == 200
+    assert {p["id"]: p["state"] for p in cli("profile", "pending", "--all")}[change] == "approved"
+    assert state()["stamp"] != shown["stamp"]
