@@ -135,7 +135,11 @@ def rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
 
 
 def chromium() -> str | None:
-    return os.environ.get("PENNY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    """Debian's Chromium (or ``$PENNY_CHROMIUM``); None if there is none."""
+    given = os.environ.get("PENNY_CHROMIUM")
+    if given:
+        return given if Path(given).is_file() else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
