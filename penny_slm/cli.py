@@ -1,5 +1,5 @@
 """``penny-slm``: models build|list|rollback, classify, guard, rewrite, eval research|guard|rewriter, data fetch|list|check,
-bench, demo, chat, profile show|log|versions|rollback|export|delete|pending|approve|reject, kill, resume.
+bench, demo, chat, profile show|log|versions|rollback|export|delete|pending|approve|reject, kill, resume, dashboard.
 
 Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr); ``data fetch`` exits 1
 when a requested source is not in the cache at the end, ``data check`` when it finds an overlap. Heavy
@@ -536,6 +536,26 @@ def cmd_kill(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Serve the local dashboard (penny_slm/dashboard) from the layer's database until interrupted."""
+    from penny_slm.dashboard.server import TOKEN_ENV, DashboardApp, DashboardServer, check_bind
+
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    check_bind(args.host, token)  # before the database is opened
+    store, controls = _open_controls(cfg, args.db, create=True)
+    server = DashboardServer(DashboardApp(cfg, store, controls, _registry(cfg), token=token), args.host, args.port)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"penny-slm dashboard on http://{host}:{server.port}/" + ("?token=..." if token else "") + " (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        store.close()
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace, cfg: SLMConfig) -> int:
     """Interactive: one turn per line, until EOF or 'quit'."""
     import asyncio
@@ -668,6 +688,11 @@ def build_parser() -> argparse.ArgumentParser:
                        ("resume", "end safe mode (learning.kill_switch in the config, if set, still holds)")):
         switch = sub.add_parser(name, parents=[where], help=text)
         switch.add_argument("--reason", default="", help="recorded with the switch")
+    dash = sub.add_parser("dashboard", help="a local web page: status, personality evolution, alerts and the learning controls")
+    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; any other needs a token)")
+    dash.add_argument("--port", type=int, default=8765, help="port (0: any free one)")
+    dash.add_argument("--db", metavar="PATH", help="the SQLite file (or a postgresql:// URL); default: the layer's database")
+    dash.add_argument("--token", help="required to bind beyond loopback (or $PENNY_DASHBOARD_TOKEN; at least 16 characters)")
     chat = sub.add_parser("chat", help="talk to Penny through the layer, one message per line")
     chat.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
     chat.add_argument("--user", default="me", help="user id for the profile")
@@ -693,7 +718,7 @@ def _number(what: str) -> typing.Callable[[str], int]:
 
 COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval,
             "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat, "profile": cmd_profile,
-            "kill": cmd_kill, "resume": cmd_kill}
+            "kill": cmd_kill, "resume": cmd_kill, "dashboard": cmd_dashboard}
 
 
 def main(argv: list[str] | None = None) -> int:

