@@ -1,6 +1,6 @@
 """``penny-slm dashboard`` in a real headless browser (Playwright driving Debian's Chromium) over a database written
 by a real conversation through the layer: what each view shows, the charts, every action's effect on the database,
-live updates, the CSRF check, the bind rule and the token. The browser tests write the screenshots in docs/.
+live updates, the CSRF check, the bind rule and the token. The browser tests take the screenshots in docs/ (with PENNY_SLM_SCREENSHOTS=1).
 
 Chromium comes from Debian's packages (scripts/setup.sh --tests installs it); nothing is downloaded. Without it the
 browser tests fail in CI (CI=true) and skip elsewhere.
@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import sys
 import urllib.error
 import urllib.request
@@ -176,8 +177,13 @@ def open_view(page: Any, rig: Rig, view: str) -> None:
 
 
 def shot(page: Any, view: str) -> None:
-    DOCS.mkdir(exist_ok=True)
-    page.screenshot(path=str(DOCS / f"dashboard-{view}.png"), full_page=True)
+    """Into docs/ with PENNY_SLM_SCREENSHOTS=1 (how the committed ones were made), else a throwaway folder, so a
+    test run leaves the checkout clean; either way the PNG must come out non-empty."""
+    folder = DOCS if os.environ.get("PENNY_SLM_SCREENSHOTS") else Path(tempfile.gettempdir()) / "penny-slm-screenshots"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"dashboard-{view}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 1000
 
 
 def test_the_page_shows_a_real_conversation_and_its_charts(rig: Rig, page: Any) -> None:
