@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -85,30 +86,39 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
     seeds = {"seed": args.seed} if args.seed is not None else {}
     settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, limit_rows=args.limit_rows, **seeds)
 
-    def build_one(name: str) -> None:
+    def build_one(name: str) -> bool:
+        """Build ``name``; True if it was already up to date."""
         if name in SPECS:
             outcome = build_artifact(registry, name, settings, force=args.force, log=log)
             state = "up to date" if outcome.skipped else "built"
             print(f"{name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / name}")
-        elif name == "tone-screen":
+            return outcome.skipped
+        if name == "tone-screen":
             from penny_slm.training.tone_screen import build_tone_screen
 
-            build_tone_screen(registry, force=args.force, log=log)
-        elif name == "smollm2-135m":
+            return build_tone_screen(registry, force=args.force, log=log)[1]
+        if name == "smollm2-135m":
             from penny_slm.export.build_generators import build_base_slm
 
-            build_base_slm(registry, force=args.force, log=log)
-        else:
-            from penny_slm.export.build_generators import build_rewriter
+            return build_base_slm(registry, force=args.force, log=log)[1]
+        from penny_slm.export.build_generators import build_rewriter
 
-            build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)
+        return build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)[1]
+
+    from penny_slm.export.plan import BuildPlan
 
     names = tuple(args.only) if args.only else ALL_ARTIFACTS
+    plan = BuildPlan.of(registry, names)
+    for line in plan.lines():
+        log(line)
+    plan.start()
     for name in names:
+        started, skipped = time.perf_counter(), False
         try:
-            build_one(name)
+            skipped = build_one(name)
         except RegistryError as exc:  # the gate refused this build: say so, build the rest
             print(f"penny-slm: {name}: {exc}", file=sys.stderr)
+        log(plan.finished(name, time.perf_counter() - started, skipped))
     missing = [n for n in names if registry.active_version(n) is None]
     if missing:
         print(f"penny-slm: no active version of {', '.join(missing)}", file=sys.stderr)
