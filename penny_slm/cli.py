@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import sys
+import time
 import typing
 from pathlib import Path
 from typing import Any
@@ -85,30 +86,39 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
     seeds = {"seed": args.seed} if args.seed is not None else {}
     settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, limit_rows=args.limit_rows, **seeds)
 
-    def build_one(name: str) -> None:
+    def build_one(name: str) -> bool:
+        """Build ``name``; True if it was already up to date."""
         if name in SPECS:
             outcome = build_artifact(registry, name, settings, force=args.force, log=log)
             state = "up to date" if outcome.skipped else "built"
             print(f"{name} {outcome.manifest.version}: {state} in {outcome.seconds:.1f}s -> {registry.root / name}")
-        elif name == "tone-screen":
+            return outcome.skipped
+        if name == "tone-screen":
             from penny_slm.training.tone_screen import build_tone_screen
 
-            build_tone_screen(registry, force=args.force, log=log)
-        elif name == "smollm2-135m":
+            return build_tone_screen(registry, force=args.force, log=log)[1]
+        if name == "smollm2-135m":
             from penny_slm.export.build_generators import build_base_slm
 
-            build_base_slm(registry, force=args.force, log=log)
-        else:
-            from penny_slm.export.build_generators import build_rewriter
+            return build_base_slm(registry, force=args.force, log=log)[1]
+        from penny_slm.export.build_generators import build_rewriter
 
-            build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)
+        return build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)[1]
+
+    from penny_slm.export.plan import BuildPlan
 
     names = tuple(args.only) if args.only else ALL_ARTIFACTS
+    plan = BuildPlan.of(registry, names)
+    for line in plan.lines():
+        log(line)
+    plan.start()
     for name in names:
+        started, skipped = time.perf_counter(), False
         try:
-            build_one(name)
+            skipped = build_one(name)
         except RegistryError as exc:  # the gate refused this build: say so, build the rest
             print(f"penny-slm: {name}: {exc}", file=sys.stderr)
+        log(plan.finished(name, time.perf_counter() - started, skipped))
     missing = [n for n in names if registry.active_version(n) is None]
     if missing:
         print(f"penny-slm: no active version of {', '.join(missing)}", file=sys.stderr)
@@ -326,15 +336,6 @@ def _data_check(args: argparse.Namespace, manifest: Any) -> int:
     return 0 if report.clean else 1
 
 
-DEMO_TURNS = (
-    "hey penny, can you explain what a python decorator is?",
-    "what's the bitcoin price right now",
-    "ugh, today was long. my code review got torn apart",
-    "who won the champions league final last night?",
-    "thanks. what's 15% of 240?",
-)
-
-
 def _print_turn(turn: Any) -> None:
     r, c, g, llm = turn.research, turn.context, turn.guard, turn.llm
     print(f"user> {turn.message}")
@@ -363,24 +364,13 @@ def _layer(cfg: SLMConfig, db_path: str | None) -> Any:
 
 
 def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
-    """A scripted conversation through the whole layer on the embedded defaults (a throwaway database);
-    ``--controls``: the learning controls instead (no model needed)."""
-    import asyncio
-
+    """A scripted conversation through the whole layer (``penny_slm/demo.py``; main-LLM replies recorded unless
+    ``--llm``); ``--controls``: the learning controls instead (no model needed)."""
     if args.controls:
         return _demo_controls(cfg, args.db)
-    layer = _layer(cfg, args.db)
-    try:
-        print(f"main LLM: {cfg.runtime.main_llm}; research {layer.classifier and layer.classifier.model_version}, "
-              f"tone {layer.guard and layer.guard.model_version}, rewriter "
-              f"{layer.guard and layer.guard.rewriter and layer.guard.rewriter.model_version or 'not built'}\n")
-        for message in DEMO_TURNS:
-            _print_turn(asyncio.run(layer.process("demo-user", message)))
-        profile = layer.sync.get_latest_context("demo-user")
-        print(f"learned profile after {len(DEMO_TURNS)} turns (applied through the sync manager): {profile.dimensions}")
-    finally:
-        layer.close()
-    return 0
+    from penny_slm.demo import run_demo
+
+    return run_demo(cfg, llm=args.llm, llm_model=args.llm_model, db_path=args.db)
 
 
 def _demo_controls(cfg: SLMConfig, db_path: str | None) -> int:
@@ -659,6 +649,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="a scripted conversation through the whole layer on the embedded defaults")
     demo.add_argument("--db", help="SQLite file for the profile (default: a throwaway one)")
+    demo.add_argument("--llm", default="recorded", metavar="recorded|local|URL",
+                      help="main LLM: replay recorded replies (default), the local SLM live, or an OpenAI-compatible URL")
+    demo.add_argument("--llm-model", help="model name to ask the --llm URL endpoint for")
     demo.add_argument("--controls", action="store_true",
                       help="show the learning controls instead: a clipped change, an approval, a rollback, the kill switch")
 

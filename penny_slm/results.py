@@ -20,8 +20,11 @@ RESEARCH_CATEGORIES: frozenset[Category] = frozenset(
 
 ViolationName = Literal[
     "coffee_reference", "asterisk_action", "excess_exclamation", "caps_enthusiasm",
-    "cheerleader_tone", "name_overuse",
+    "cheerleader_tone", "name_overuse", "repeated_text", "prompt_echo",
 ]
+"""The persona's violations, then degenerate output no persona rule names (issue 23): ``repeated_text`` (a
+sentence or phrase looped; the rule fix collapses it) and ``prompt_echo`` (the system prompt said back; the
+turn falls back)."""
 
 
 def _plain(value: Any) -> Any:
@@ -96,7 +99,8 @@ class GuardResult(_ToDict):
     deterministic, so a response whose fixed text passes the detectors again scores 1.0 for the absolute rules.
     rewrite_status: what happened to soft (tone) violations: ``not_needed``, ``trimmed`` (whole
     cheerleading sentences dropped, no model generation), ``rewritten`` (by the SLM), ``discarded: <why>``
-    (the rewrite failed the re-check; the rule-fixed text is returned) or ``skipped: <why>``.
+    (the rewrite failed the re-check; the rule-fixed text is returned), ``skipped: <why>``, or ``fallback: <why>``
+    (the response echoed the system prompt: ``rewritten_response`` is the guard's fallback line).
     """
 
     original_response: str

@@ -151,9 +151,13 @@ def test_one_refused_artifact_does_not_stop_the_others(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(build, "build_artifact", refuse)
     code = main(["--models-dir", str(tmp_path / "m"), "models", "build", "--only", "research", "--only", "tone-screen"])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "research: research v2 was stored but not activated" in err and "no active version of research" in err
     assert code == 1  # research has no active version at all
     from penny_slm.pipeline.model_registry import ModelRegistry
 
     assert ModelRegistry(tmp_path / "m").active_version("tone-screen") == "v1"
+    # issue 23: the plan first, then a running total after each artifact
+    assert "[build] plan (" in out and "[build] total ~" in out and "[build] 1/2 done: research" in out
+    assert "[build] 2/2 done: tone-screen built in" in out and "nothing missing left" in out
+    assert ModelRegistry(tmp_path / "m").get_active_version("tone-screen").details["build_seconds"] > 0

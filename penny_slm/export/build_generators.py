@@ -30,7 +30,8 @@ def _key(**parts: Any) -> str:
 
 
 def _register(registry: ModelRegistry, checkpoint: Path, fields: dict[str, Any], force: bool,
-              evaluate: Callable[[Path], dict[str, Any]] | None, log: Callable[[str], None]) -> Manifest:
+              evaluate: Callable[[Path], dict[str, Any]] | None, log: Callable[[str], None], started: float) -> Manifest:
+    """Export, check parity, evaluate and register; ``started``: when the build began (its seconds go in the manifest)."""
     registry.root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=registry.root))
     try:
@@ -41,7 +42,8 @@ def _register(registry: ModelRegistry, checkpoint: Path, fields: dict[str, Any],
             f"({parity['parity_clear_decision_agreement']} of clear decisions)")
         test = {**(evaluate(staging) if evaluate else {}), **parity}
         fields = {**fields, "metrics": {**fields.get("metrics", {}), "test": test},
-                  "details": {**fields.get("details", {}), "export": export}}
+                  "details": {**fields.get("details", {}), "export": export,
+                              "build_seconds": round(time.perf_counter() - started, 1)}}  # read by export/plan.py
         return registry.register_version(staging, fields, force=force)
     finally:
         if staging.exists():
@@ -65,13 +67,14 @@ def build_base_slm(registry: ModelRegistry, *, force: bool = False, log: Callabl
         return existing[0], True
     from penny_slm.training.rewriter import load_base
 
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smollm2-") as tmp:
         tokenizer, model = load_base()
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         manifest = _register(registry, Path(tmp), {"name": BASE_SLM, "build_key": key, "data_hash": "",
                                                    "gate_metrics": ["parity_decode_agreement"], "details": {"base_model": BASE_MODEL}},
-                             force, None, log)
+                             force, None, log, start)
     return manifest, False
 
 
@@ -95,7 +98,7 @@ def build_rewriter(registry: ModelRegistry, *, force: bool = False, limit_rows: 
         "gate_metrics": ["pass_rate_reference_kept", "clean_unchanged"],
         "metrics": {"train": {k: v for k, v in train_meta.items() if k != "settings"}},
         "details": {"base_model": BASE_MODEL, "train_settings": settings.as_dict()},
-    }, force, lambda folder: evaluate_rewriter_dir(registry, folder, test_file, log, eval_limit), log)
+    }, force, lambda folder: evaluate_rewriter_dir(registry, folder, test_file, log, eval_limit), log, start)
     log(f"{REWRITER_ARTIFACT}: registered {manifest.version} in {time.perf_counter() - start:.0f}s")
     return manifest, False
 

@@ -167,8 +167,9 @@ class SLMLayer:
 
         t = time.perf_counter()
         response = llm_outcome.result or LLM_APOLOGY
-        turn, post = await self.orchestrator.run_stages(self.plan.post, self._slots(),
-                                                        dataclasses.replace(turn, response=response), deadline)
+        instructions = build_system_prompt(self.persona, profile) if notes else system_prompt
+        turn, post = await self.orchestrator.run_stages(self.plan.post, self._slots(), dataclasses.replace(
+            turn, response=response, instructions=instructions), deadline)
         guard_outcome = post.get("guard")
         final = guard_outcome.result.rewritten_response if guard_outcome is not None and guard_outcome.result else response
         timings["post_llm"] = _ms(t)

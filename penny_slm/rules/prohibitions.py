@@ -8,7 +8,8 @@ the original, and ``!=``, ``*ptr``, ``echo 'hi!'`` or ``COFFEE_TABLE`` inside ba
 
 Rules (ids are ``ViolationName``s), one module each, whose docstrings say exactly what is and is not caught:
 ``coffee_reference`` (``rules.coffee``), ``asterisk_action`` (``rules.actions``), ``excess_exclamation``
-(``rules.exclamations``), ``caps_enthusiasm`` (``rules.caps``), ``name_overuse`` (``rules.names``).
+(``rules.exclamations``), ``caps_enthusiasm`` (``rules.caps``), ``name_overuse`` (``rules.names``), and one
+for degenerate output: ``repeated_text`` (``rules.repetition``), which reads the user's message when given.
 
 ``fix`` applies one deterministic edit per hit to the original, tidies the spaces and punctuation the edits
 left (outside code only) and re-checks until clean, so ``fix(fix(x)) == fix(x)``, the output passes
@@ -26,16 +27,18 @@ from penny_slm.rules.caps import caps_hits
 from penny_slm.rules.coffee import coffee_hits, coffee_match
 from penny_slm.rules.exclamations import exclamation_hits
 from penny_slm.rules.names import name_hits
+from penny_slm.rules.repetition import repetition_hits
 from penny_slm.rules.view import CODE, RuleHit, TextView, code_spans, mask_code, protected_spans, sentence_spans
 
 __all__ = ["CODE", "RuleHit", "code_spans", "coffee_match", "detect", "fix", "mask_code", "sentence_spans"]
 
 
-def detect(original: str, persona: Persona) -> list[RuleHit]:
-    """Every absolute-prohibition hit in ``original``, sorted by position (code is never inspected)."""
+def detect(original: str, persona: Persona, *, request: str = "") -> list[RuleHit]:
+    """Every absolute-prohibition hit in ``original``, sorted by position (code is never inspected).
+    ``request``: the user's message, when known (a response may repeat what the user asked it to repeat)."""
     view = TextView.of(original)
     hits = (coffee_hits(view, persona) + action_hits(view) + exclamation_hits(view, persona)
-            + caps_hits(view, persona) + name_hits(view, persona))
+            + caps_hits(view, persona) + name_hits(view, persona) + repetition_hits(view, request))
     return sorted(hits, key=lambda h: (h.start, h.end))
 
 
@@ -78,14 +81,14 @@ def _apply(original: str, hits: list[RuleHit]) -> tuple[str, list[Change]]:
     return "".join(reversed(pieces)), sorted(changes, key=lambda c: c.start)
 
 
-def fix(original: str, persona: Persona, max_rounds: int = 4) -> tuple[str, tuple[Change, ...]]:
+def fix(original: str, persona: Persona, max_rounds: int = 4, *, request: str = "") -> tuple[str, tuple[Change, ...]]:
     """Apply the deterministic fixes until ``detect`` finds nothing (a fix can expose another hit).
 
     ``changes`` from the first round index ``original``; later rounds (rare) index the text they edited.
     """
     text, changes = original, []
     for _ in range(max_rounds):
-        hits = detect(text, persona)
+        hits = detect(text, persona, request=request)
         if not hits:
             break
         text, round_changes = _apply(text, hits)

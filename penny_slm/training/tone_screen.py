@@ -15,6 +15,7 @@ import hashlib
 import json
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ def screen_metrics(p: np.ndarray, y: np.ndarray, clear_below: float) -> dict[str
 
 def build_tone_screen(registry: ModelRegistry, *, force: bool = False, log: Callable[[str], None] = print) -> tuple[Manifest, bool]:
     """Fit on the tone head's training rows, choose on its dev part, report on its test parts, register ``tone-screen``."""
+    start = time.perf_counter()
     data = tone_data(data_dir())
     key = hashlib.sha256(json.dumps({"format": SCREEN_FORMAT, "data": data.data_hash, "c": REGULARISATION,
                                      "max_clear": MAX_CLEAR}, sort_keys=True).encode()).hexdigest()
@@ -107,7 +109,8 @@ def build_tone_screen(registry: ModelRegistry, *, force: bool = False, log: Call
             "metrics": {"test": metrics, "dev": {"log_loss": fitted.dev_log_loss}},
             "gate_metrics": ("accuracy", "cheerleading_kept", *(("real_cheerleading_kept",) if data.real_test else ())),
             "details": {"bias": fitted.bias, "clear_below": fitted.clear_below, "c": fitted.c,
-                        "n_features": N_FEATURES, "train_rows": len(data.train), "data_sources": data.sources},
+                        "n_features": N_FEATURES, "train_rows": len(data.train), "data_sources": data.sources,
+                        "build_seconds": round(time.perf_counter() - start, 1)},
         }, force=force)
     finally:
         if staging.exists():

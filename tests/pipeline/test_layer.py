@@ -20,6 +20,7 @@ from penny_slm.errors import ConfigError
 from penny_slm.pipeline import factory
 from penny_slm.pipeline.layer import LLM_APOLOGY, SLMLayer
 from penny_slm.pipeline.model_registry import ModelRegistry
+from penny_slm.pipeline.modules.guard import ECHO_FALLBACK
 from penny_slm.pipeline.orchestrator import SLMOrchestrator, SLMTask, plan_stages
 from penny_slm.pipeline.research_provider import FAILED_NOTICE, STALE_NOTICE, ResearchNotes, SearchHit, SearxngProvider
 from penny_slm.results import ResearchClassification
@@ -189,6 +190,20 @@ def test_a_turn_with_an_injected_llm(layer: SLMLayer) -> None:
     assert {r.module for r in layer.store.ModuleRun.select()} == {"research", "context", "llm", "guard"}
 
 
+@pytest.mark.issue(23)
+def test_an_echoed_prompt_falls_back_and_a_loop_collapses(layer: SLMLayer, caplog: pytest.LogCaptureFixture) -> None:
+    def echo(system_prompt: str, message: str) -> str:
+        return system_prompt.splitlines()[1]  # "The user's name is CJ; say \"you\"...": what SmolLM2 once answered
+
+    with caplog.at_level(logging.WARNING):
+        turn = asyncio.run(layer.process("cj", "what's the bitcoin price right now", llm=echo))
+    assert turn.final_response == ECHO_FALLBACK and turn.guard.result.violations_detected == ("prompt_echo",)
+    assert turn.guard.result.rewrite_status.startswith("fallback:") and "echoed its system prompt" in caplog.text
+    loop = "A decorator wraps a function and returns a new one. " * 6
+    turn = asyncio.run(layer.process("cj", "what is a python decorator?", llm=lambda _p, _m: loop))
+    assert turn.final_response == loop.split(". ")[0] + "." and "repeated_text" in turn.guard.result.violations_detected
+
+
 @pytest.mark.issue(24)
 def test_async_llm_and_search_callables(layer: SLMLayer) -> None:
     async def llm(system_prompt: str, message: str) -> str:
@@ -356,16 +371,32 @@ def test_searxng_provider_against_a_local_server() -> None:
     assert notes.sources == ("https://ex.org/btc",) and notes.hits[0].snippet == "Bitcoin at 97,000 USD"
 
 
+@pytest.mark.issue(23)
+def test_the_demo_replays_recorded_replies_through_every_live_module(models_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from penny_slm.cli import main
+    from penny_slm.demo import RECORDED_LABEL, SCRIPT
+
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert f"Main LLM replies are RECORDED: {RECORDED_LABEL}" in out and out.count("penny> ") == len(SCRIPT)
+    assert out.count("main LLM  [ok] recorded") == len(SCRIPT)
+    assert "context    no model: heads not built" in out and "rewriter   no model: not built" in out
+    assert "search     no model: no search service configured" in out
+    assert out.count("  research  [ok] ") == len(SCRIPT) and "routed to search" in out
+    assert "repeated_text" in out and "→ (removed)" in out and "asterisk_action    [" in out
+    assert "recent_topic: None → " in out and "v0 → v1" in out
+
+
 def test_demo_and_chat_commands_run_the_whole_layer(slm_registry: ModelRegistry, models_env: Path,
                                                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
-    from penny_slm.cli import DEMO_TURNS, main
+    from penny_slm.cli import main
+    from penny_slm.demo import SCRIPT
 
-    assert main(["demo"]) == 0
+    assert main(["demo", "--llm", "local"]) == 0
     out = capsys.readouterr().out
-    assert out.count("penny> ") == len(DEMO_TURNS) and "needs_research=True prices_markets" in out
-    assert "learned profile after 5 turns" in out and "recent_topic" in out
+    assert out.count("penny> ") == len(SCRIPT) and "generated live by local smollm2" in out and "RECORDED" not in out
     monkeypatch.setattr("sys.stdin", io.StringIO("what is 2 + 2?\nquit\nnever read\n"))
     assert main(["chat", "--user", "t"]) == 0
     assert capsys.readouterr().out.count("penny> ") == 1

@@ -36,7 +36,9 @@ class TurnContext:
     user's learned profile as read at the start of the turn (``None`` when it could not be read in time);
     ``deadline`` is the monotonic time by which the module must answer (set by the orchestrator), so a
     module that generates text can stop its own work in time. ``safe_mode``: the kill switch is on; a module
-    must not generate text (the guard keeps its rules and tone head and skips trim and rewrite)."""
+    must not generate text (the guard keeps its rules and tone head and skips trim and rewrite).
+    ``instructions``: the system prompt without its research notes, set after the main LLM (the guard checks
+    the response does not echo it; quoting search results is an answer, not an echo)."""
 
     user_id: str
     message: NormalizedText
@@ -46,6 +48,7 @@ class TurnContext:
     outputs: Mapping[str, Any] = field(default_factory=dict)
     deadline: float | None = None
     safe_mode: bool = False
+    instructions: str = ""
 
     @classmethod
     def of(cls, message: str, *, response: str | None = None, user_id: str = "local") -> TurnContext:

@@ -9,6 +9,10 @@ nothing in it, the tone head no longer flags it and every code span survived byt
 otherwise the rule-fixed text is returned. ``rewrite_status`` says which: ``rewritten``,
 ``discarded: <why>`` or ``skipped: <why>`` (no rewriter built, or none configured).
 
+Degenerate output (issue 23): a looped sentence or phrase is a rule (``repeated_text``, collapsed by the rule
+fix); a response that echoes the system prompt (``prompt_echo``, ``rules/echo.py``) is not fixable by editing,
+so the guard returns ``ECHO_FALLBACK`` with ``rewrite_status`` ``fallback: <why>`` and logs the reason.
+
 ``confidence`` = P(the returned text is violation-free): 0 if the rules still find something (never
 seen in tests), otherwise 1 − P(cheerleader) of the returned text from the calibrated tone head.
 """
@@ -27,12 +31,15 @@ from penny_slm.pipeline.modules.base import EncoderHeadModule, TurnContext
 from penny_slm.pipeline.modules.rewriter import Rewriter
 from penny_slm.pipeline.modules.tone_screen import SCREEN_ARTIFACT, ToneScreen
 from penny_slm.results import Change, GuardResult, ViolationName
+from penny_slm.rules.echo import prompt_echo
 from penny_slm.rules.prohibitions import CODE, detect, fix, sentence_spans
 
 TONE_ARTIFACT = "tone"
 NO_REWRITER = "skipped: no rewriter loaded (build it with: penny-slm models build); rule-fixed text returned"
 LENIENT = "flagged: enforcement_level is lenient, so tone is reported, not rewritten"
 SAFE_MODE = "skipped: safe mode (the kill switch is on): tone is reported, not trimmed or rewritten; rule-fixed text returned"
+ECHO_FALLBACK = "Sorry, that answer came out garbled. Could you ask me again?"
+"""What Penny says instead of a response that echoed its own system prompt."""
 RECHECK_RESERVE_S = 0.5
 """Of the guard's time in a turn, what a rewrite leaves for the rules, the tone stage and the re-check."""
 log = logging.getLogger(__name__)
@@ -134,27 +141,45 @@ class PersonalityGuard:
     def run(self, turn: TurnContext) -> GuardResult:
         if turn.response is None:
             raise InputError("the guard runs on the main LLM's response; this turn has none")
-        return self.predict(turn.response, deadline=turn.deadline, safe_mode=turn.safe_mode)
+        return self.predict(turn.response, deadline=turn.deadline, safe_mode=turn.safe_mode,
+                            request=turn.message.original, instructions=turn.instructions)
 
     def fallback(self, turn: TurnContext, reason: str) -> GuardResult:
-        return self.rules_only(turn.response or "", reason)
+        return self.rules_only(turn.response or "", reason, request=turn.message.original, instructions=turn.instructions)
 
     @property
     def model_version(self) -> str | None:
         return self.tone.model_version
 
-    def _rules(self, response: object) -> tuple[str, tuple[ViolationName, ...], tuple]:  # type: ignore[type-arg]
+    def _rules(self, response: object, request: str = "") -> tuple[str, tuple[ViolationName, ...], tuple]:  # type: ignore[type-arg]
         if not isinstance(response, str):
             raise InputError(f"expected a str response, got {type(response).__name__}")
-        hits = detect(response, self.persona)
+        hits = detect(response, self.persona, request=request)
         violations: tuple[ViolationName, ...] = tuple(dict.fromkeys(h.rule for h in hits))
-        rewritten, changes = fix(response, self.persona) if hits else (response, ())
+        rewritten, changes = fix(response, self.persona, request=request) if hits else (response, ())
         return rewritten, violations, changes
 
-    def predict(self, response: str, deadline: float | None = None, *, safe_mode: bool = False) -> GuardResult:
+    @staticmethod
+    def echo_fallback(response: str, instructions: str) -> GuardResult | None:
+        """The fallback result if ``response`` echoes ``instructions`` (the system prompt), else None."""
+        if not instructions:
+            return None
+        echo = prompt_echo(response, instructions)
+        if not echo.is_echo:
+            return None
+        log.warning("guard: %s; the turn falls back", echo.reason())
+        return GuardResult(response, ("prompt_echo",), ECHO_FALLBACK,
+                           (Change("prompt_echo", 0, len(response), response, ECHO_FALLBACK),), 1.0, f"fallback: {echo.reason()}")
+
+    def predict(self, response: str, deadline: float | None = None, *, safe_mode: bool = False, request: str = "",
+                instructions: str = "") -> GuardResult:
         """``deadline``: the monotonic time by which the guard must answer (a rewrite stops before it);
-        ``safe_mode``: the kill switch is on: rules and tone head only, no trim and no rewrite."""
-        rewritten, violations, changes = self._rules(response)
+        ``safe_mode``: the kill switch is on: rules and tone head only, no trim and no rewrite;
+        ``request``: the user's message (repetition it asked for is kept); ``instructions``: the system prompt
+        without research notes (a response echoing it falls back)."""
+        if (echoed := self.echo_fallback(response, instructions)) is not None:
+            return echoed
+        rewritten, violations, changes = self._rules(response, request)
         p_cheer = self.tone.p_cheerleader(rewritten)
         status = "not_needed"
         if p_cheer >= self.tone_threshold and self.enforcement_level == "lenient":
@@ -250,9 +275,11 @@ class PersonalityGuard:
     def flags_cheerleading(self, text: str) -> bool:
         return self.tone.p_cheerleader(text) >= self.tone_threshold
 
-    def rules_only(self, response: str, reason: str) -> GuardResult:
+    def rules_only(self, response: str, reason: str, *, request: str = "", instructions: str = "") -> GuardResult:
         """Rules only (no model involved): the guard's floor when the tone head times out or fails."""
-        rewritten, violations, changes = self._rules(response)
+        if (echoed := self.echo_fallback(response, instructions)) is not None:
+            return echoed
+        rewritten, violations, changes = self._rules(response, request)
         rules_clean = not detect(rewritten, self.persona)
         return GuardResult(response, violations, rewritten, changes, 1.0 if rules_clean else 0.0,
                            f"skipped: {reason}; tone not checked")

@@ -1,0 +1,115 @@
+"""The ``models build`` plan: an estimate per artifact before anything starts, and a running total as it goes.
+
+Why: a first build on a 2-core machine takes most of an hour and used to say nothing about how much was left
+(issue 23). Where an estimate comes from, in order:
+
+1. the newest stored version of the artifact that recorded its own build time (``details.build_seconds``,
+   written by every build since this plan exists): the user's own machine, the best guess;
+2. ``TABLE``: one figure per artifact for a full-size build on the project's 2-core machine, each with where
+   it comes from (the README's build times, measured on that machine; the figures are rounded there).
+
+An artifact that already has an active version is checked first and rebuilt only if its data or settings
+changed; the plan counts it separately ("up to ... more if rebuilt").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from penny_slm.pipeline.model_registry import ModelRegistry
+
+BUILD_SECONDS = "build_seconds"
+"""The manifest ``details`` key each build records its wall-clock seconds under."""
+
+
+@dataclass(frozen=True, slots=True)
+class TableRow:
+    """A full-size build's seconds on the project's 2-core machine, and where the figure comes from."""
+
+    seconds: float
+    source: str
+
+
+TABLE: dict[str, TableRow] = {
+    "research": TableRow(420.0, "README (~7 min); research v3's manifest on the 2-core machine records 376.7 s of "
+                                "training alone (frozen 45.5 s + fine-tune 331.2 s, 9,759 rows)"),
+    "tone": TableRow(180.0, "README (~3 min)"),
+    "tone-screen": TableRow(15.0, "README (~15 s)"),
+    "smollm2-135m": TableRow(120.0, "README (~2 min: the packaged GGUF exported to ONNX int8)"),
+    "rewriter": TableRow(1800.0, "README (25-33 min); issue 23 saw 30-40 min in a fresh clone"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """One artifact of the plan. ``active``: its active version (None: missing, it will be built)."""
+
+    name: str
+    seconds: float
+    source: str
+    active: str | None
+
+
+def estimate(registry: ModelRegistry, name: str) -> Estimate:
+    """``name``'s estimate: its own last recorded build time, else the table (see the module docstring)."""
+    active = registry.active_version(name)
+    for manifest in reversed(registry.list_versions(name)):
+        recorded = manifest.details.get(BUILD_SECONDS)
+        if isinstance(recorded, int | float) and recorded > 0:
+            return Estimate(name, float(recorded), f"your build of {manifest.version}", active)
+    row = TABLE.get(name)
+    if row is None:
+        return Estimate(name, 0.0, "no estimate (not in the table, never built here)", active)
+    return Estimate(name, row.seconds, "table", active)
+
+
+def clock(seconds: float) -> str:
+    """``1h02m``, ``7m05s`` or ``42s``."""
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+@dataclass
+class BuildPlan:
+    """The estimates for one ``models build`` run, and the running total as artifacts finish."""
+
+    estimates: list[Estimate]
+    started: float = 0.0
+    done: int = 0
+
+    @classmethod
+    def of(cls, registry: ModelRegistry, names: tuple[str, ...]) -> BuildPlan:
+        return cls([estimate(registry, name) for name in names])
+
+    def missing_seconds(self, start: int = 0) -> float:
+        return sum(e.seconds for e in self.estimates[start:] if e.active is None)
+
+    def rebuild_seconds(self, start: int = 0) -> float:
+        return sum(e.seconds for e in self.estimates[start:] if e.active is not None)
+
+    def lines(self) -> list[str]:
+        """The plan printed before the build starts."""
+        out = ["plan (estimates for this machine; 'table' = the README's measured times on a 2-core machine):"]
+        for e in self.estimates:
+            state = "missing: build" if e.active is None else f"{e.active} active: rebuilt only if data or settings changed"
+            out.append(f"  {e.name:<13} ~{clock(e.seconds):>6}  {state}  [{e.source}]")
+        total = f"total ~{clock(self.missing_seconds())} for the {sum(e.active is None for e in self.estimates)} missing"
+        if self.rebuild_seconds():
+            total += f"; up to ~{clock(self.rebuild_seconds())} more if the built ones must be rebuilt"
+        return [*out, total]
+
+    def start(self) -> None:
+        self.started = time.perf_counter()
+
+    def finished(self, name: str, seconds: float, skipped: bool) -> str:
+        """The running-total line after ``name`` finished (``skipped``: it was up to date)."""
+        self.done += 1
+        e = next(x for x in self.estimates if x.name == name)
+        what = "up to date" if skipped else f"built in {clock(seconds)} (estimated {clock(e.seconds)})"
+        left = self.missing_seconds(self.done)
+        return (f"{self.done}/{len(self.estimates)} done: {name} {what}; elapsed {clock(time.perf_counter() - self.started)}"
+                + (f"; about {clock(left)} left" if left else "; nothing missing left")
+                + (f" (+ up to {clock(self.rebuild_seconds(self.done))} if rebuilt)" if self.rebuild_seconds(self.done) else ""))

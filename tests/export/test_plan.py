@@ -1,0 +1,65 @@
+"""The ``models build`` plan (issue 23): an estimate per artifact before the build, a running total after each."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from penny_slm.cli import ALL_ARTIFACTS
+from penny_slm.export.plan import BUILD_SECONDS, TABLE, BuildPlan, Estimate, clock, estimate
+from penny_slm.pipeline.model_registry import ModelRegistry
+
+
+def _register(registry: ModelRegistry, name: str, seconds: float | None) -> None:
+    staging = Path(tempfile.mkdtemp(dir=registry.root))
+    (staging / "model.onnx").write_bytes(b"weights")
+    details = {BUILD_SECONDS: seconds} if seconds is not None else {}
+    registry.register_version(staging, {"name": name, "build_key": "k", "data_hash": "", "metrics": {"test": {"accuracy": 1.0}},
+                                        "gate_metrics": ("accuracy",), "details": details}, force=True)
+
+
+def test_every_artifact_models_build_builds_has_a_table_row_with_its_source() -> None:
+    assert set(TABLE) == set(ALL_ARTIFACTS)
+    assert all(row.seconds > 0 and row.source for row in TABLE.values())
+
+
+@pytest.mark.issue(23)
+def test_estimates_come_from_the_last_recorded_build_else_the_table(tmp_path: Path) -> None:
+    registry = ModelRegistry(tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    assert estimate(registry, "tone") == Estimate("tone", TABLE["tone"].seconds, "table", None)
+    _register(registry, "tone", None)  # built before build times were recorded: still the table
+    assert estimate(registry, "tone").source == "table" and estimate(registry, "tone").active == "v1"
+    _register(registry, "tone", 212.4)
+    _register(registry, "tone", None)
+    e = estimate(registry, "tone")
+    assert (e.seconds, e.source, e.active) == (212.4, "your build of v2", "v3")
+
+
+@pytest.mark.issue(23)
+def test_the_plan_totals_what_is_missing_and_the_running_total_counts_down(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    registry = ModelRegistry(tmp_path)
+    _register(registry, "research", 400.0)
+    plan = BuildPlan.of(registry, ("research", "tone", "rewriter"))
+    lines = plan.lines()
+    missing = TABLE["tone"].seconds + TABLE["rewriter"].seconds
+    assert lines[-1] == f"total ~{clock(missing)} for the 2 missing; up to ~{clock(400)} more if the built ones must be rebuilt"
+    assert "research" in lines[1] and "v1 active" in lines[1] and "[your build of v1]" in lines[1]
+    assert "tone" in lines[2] and "missing: build" in lines[2] and "[table]" in lines[2]
+    now = [1000.0]
+    monkeypatch.setattr("penny_slm.export.plan.time.perf_counter", lambda: now[0])
+    plan.start()
+    now[0] += 2
+    assert plan.finished("research", 2, skipped=True) == (
+        f"1/3 done: research up to date; elapsed 2s; about {clock(missing)} left")
+    now[0] += 70
+    assert plan.finished("tone", 70, skipped=False) == (
+        f"2/3 done: tone built in 1m10s (estimated {clock(TABLE['tone'].seconds)}); elapsed 1m12s; "
+        f"about {clock(TABLE['rewriter'].seconds)} left")
+
+
+def test_clock() -> None:
+    assert [clock(s) for s in (42, 425, 3725)] == ["42s", "7m05s", "1h02m"]

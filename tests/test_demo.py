@@ -1,0 +1,43 @@
+"""The demo's script (issue 23): recorded replies carry the slips the guard exists to fix, and the guard's work is
+printed with spans. These run on the rules alone; the whole demo on real heads is in tests/pipeline/test_layer.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from penny_slm.config import load_persona
+from penny_slm.demo import SCRIPT, guard_lines, recorded_llm
+from penny_slm.pipeline.modules.guard import PersonalityGuard
+from penny_slm.rules.prohibitions import detect
+
+PERSONA = load_persona()
+
+
+@pytest.mark.issue(23)
+def test_the_recorded_replies_carry_every_slip_the_rules_fix() -> None:
+    found = {h.rule for turn in SCRIPT for h in detect(turn.recorded_reply, PERSONA, request=turn.message)}
+    assert found == {"coffee_reference", "asterisk_action", "excess_exclamation", "caps_enthusiasm", "name_overuse",
+                     "repeated_text"}
+    assert any(not detect(t.recorded_reply, PERSONA, request=t.message) for t in SCRIPT)  # one passes untouched
+
+
+def test_recorded_llm_replays_the_reply_for_each_message() -> None:
+    llm = recorded_llm()
+    assert [llm("any system prompt", t.message) for t in SCRIPT] == [t.recorded_reply for t in SCRIPT]
+
+
+@pytest.mark.issue(23)
+def test_guard_lines_show_each_fix_with_its_span_in_the_reply() -> None:
+    reply = SCRIPT[1].recorded_reply  # the bitcoin answer with a sentence said twice
+    result = PersonalityGuard().rules_only(reply, "shown without the tone head")
+    (line,) = guard_lines(result)
+    change = result.changes_made[0]
+    assert line.split()[:2] == ["repeated_text", f"[{change.start}:{change.end}]"] and line.endswith("→ (removed)")
+    assert reply[change.start:change.end] == change.before and "volatile" in change.before
+    assert result.rewritten_response.count("Crypto prices are extremely volatile") == 1
+
+
+def test_a_bad_llm_url_is_refused_before_the_demo_starts() -> None:
+    from penny_slm.cli import main
+
+    assert main(["demo", "--llm", "ftp://example.org/v1"]) == 2
