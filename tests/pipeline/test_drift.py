@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import numpy as np
 import pytest
 
 from penny_slm.cli import main
+from penny_slm.config import load_config
+from penny_slm.pipeline import db
+from penny_slm.pipeline.layer import SLMLayer
+from penny_slm.pipeline.sync import ContextSyncManager
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.drift import ATTACHMENT_PATTERNS, CHANNELS, DriftMonitor, features, repetition_score
 from penny_slm.config import load_persona
@@ -180,3 +185,53 @@ def test_tone_head_scores_the_cheer_signal(built_registry: ModelRegistry) -> Non
     gush = [(u, f"Oh wow, what an AMAZING question, I love it! {r} You've totally got this, superstar!!") for u, r in CLEAN]
     first = next(r for r in (m.observe(state, u, r) for u, r in gush) if r.should_alert)
     assert first.drift_type == "tone" and "P(cheerleader)" in first.recommendation
+
+
+def _drift_layer(tmp_path: Path) -> SLMLayer:
+    path = tmp_path / "slm_config.json"
+    path.write_text(json.dumps({"models": {
+        "research_classifier": {"enabled": False}, "personality_guard": {"enabled": False},
+        "context_tracker": {"enabled": False},
+        "drift_monitor": {"enabled": True, "every_n_turns": 3, "use_tone_head": False, "history_turns": 16}}}))
+    return SLMLayer(load_config(path), sqlite_path=tmp_path / "p.db").load()
+
+
+def _talk(layer: SLMLayer, turns: list[tuple[str, str]]) -> None:
+    async def go() -> None:
+        for message, response in turns:
+            await layer.process("ana", message, llm=lambda _system, _message, r=response: r)
+    asyncio.run(go())
+
+
+def test_layer_checks_every_n_turns_off_the_turn_and_alerts_once_through_sync(tmp_path: Path) -> None:
+    clingy = [(u, f"{r} Please don't go yet, I get so lonely when you log off.") for u, r in CLEAN]
+    layer = _drift_layer(tmp_path)
+    assert "drift" not in layer.modules and layer.drift is not None  # not in the turn's plan
+    _talk(layer, [*MORE, *clingy])
+    layer.close()
+    report = layer.drift_report("ana")
+    assert report is not None and report.drift_detected and report.drift_type == "over_attachment"
+    store = db.open_sqlite(tmp_path / "p.db")
+    sync = ContextSyncManager(store)
+    alerts = {a["kind"]: a for a in sync.alerts("ana")}
+    assert set(alerts) == {"drift_over_attachment", "drift_repetition"}  # the recurring clingy closer is both
+    alert = alerts["drift_over_attachment"]
+    assert alert["acknowledged"] is None and alert["severity"] in ("low", "medium", "high")
+    detail = json.loads(alert["detail"])
+    assert detail["should_alert"] and any("lonely" in e for e in detail["examples"])
+    assert len(sync.drift_window("ana")) == 12 and sync.drift_window("ana")[-1] == clingy[-1]
+    sync.acknowledge_alert("ana", alert["id"])
+    sync.acknowledge_alert("ana", alert["id"])  # twice: the same queued update
+    sync.process_queue()
+    assert [a["kind"] for a in sync.alerts("ana", unacknowledged=True)] == ["drift_repetition"]
+    assert next(a for a in sync.alerts("ana") if a["id"] == alert["id"])["acknowledged"]
+    store.close()
+
+    again = _drift_layer(tmp_path)  # a restart: the state is rebuilt from the stored window, the episode not re-raised
+    _talk(again, clingy[:6])
+    again.close()
+    store = db.open_sqlite(tmp_path / "p.db")
+    sync = ContextSyncManager(store)
+    assert len(sync.alerts("ana")) == 2 and len(sync.drift_window("ana")) == 16  # bounded by history_turns
+    assert sync.delete_user("ana")["driftturn"] == 16
+    store.close()

@@ -322,20 +322,23 @@ class DriftMonitor:
     provides: ClassVar[frozenset[str]] = frozenset({"drift"})
 
     def __init__(self, model_path: str = "tone", use_tone_head: bool = True, baseline_turns: int = 3,
-                 window_turns: int = 12, cooldown_turns: int = 6, every_n_turns: int = 1, max_tokens: int = 256, *,
+                 window_turns: int = 12, cooldown_turns: int = 6, every_n_turns: int = 1, history_turns: int = 40,
+                 max_tokens: int = 256, *,
                  persona: Persona | None = None, execution_providers: tuple[str, ...] = ("CPUExecutionProvider",),
                  intra_op_threads: int = 1) -> None:
         """``use_tone_head``: score cheerleading with the tone head when its artifact is built (else the lexical
         proxy); ``baseline_turns``: the conversation's first responses pooled with the reference ones;
         ``window_turns``: recent turns kept per user (repetition looks here); ``cooldown_turns``: calm turns
-        that end an episode; ``every_n_turns``: how often the layer runs a check."""
+        that end an episode; ``every_n_turns``: how often the layer runs a check (off the turn's path);
+        ``history_turns``: turns the layer stores per user to rebuild the monitor's state after a restart."""
         from penny_slm.pipeline.modules.guard import ToneScorer
 
         self.persona = persona or load_persona()
         self.baseline_turns = baseline_turns
         self.window_turns = window_turns
         self.cooldown_turns = cooldown_turns
-        self.every_n_turns = every_n_turns
+        self.every_n_turns = max(1, every_n_turns)
+        self.history_turns = max(baseline_turns + window_turns, history_turns)
         self.use_tone_head = use_tone_head
         self.tone: Any = ToneScorer(model_path, max_tokens, execution_providers, intra_op_threads) if use_tone_head else None
         self.tone_loaded = False
