@@ -144,7 +144,7 @@ class TurnFeatures:
     attachment_why: tuple[str, ...]
     opener: str
     closer: str
-    grams: frozenset[str]  # 4-grams of prose words (topic words of the user removed later)
+    grams: dict[str, frozenset[str]]  # 4-grams of prose words -> their content words (topic words are removed later)
     user_words: frozenset[str]
 
 
@@ -172,7 +172,8 @@ def features(index: int, user: str, response: str, persona: Persona, p_cheer: fl
         why, attachment = (*why, "reinforces the user's dependency instead of pointing to people"), attachment + 0.5
     opener = " ".join(words[:3])
     closer = " ".join(_words(sentences[-1])[:6]) if len(sentences) > 1 else ""
-    grams = frozenset(" ".join(words[i:i + 4]) for i in range(max(0, len(words) - 3)))
+    grams = {" ".join(words[i:i + 4]): frozenset(w for w in words[i:i + 4] if w not in _STOP)
+             for i in range(max(0, len(words) - 3))}
     user_words = frozenset(w for w in _words(_prose(user)) if w not in _STOP)
     return TurnFeatures(index, response, cheer, exclaim, caps, hype, hits, math.log1p(len(words)), len(COLD.findall(prose)),
                         "?" in prose, attachment, why, opener, closer, grams, user_words)
@@ -257,8 +258,8 @@ def repetition_score(t: TurnFeatures, recent: Sequence[TurnFeatures]) -> tuple[f
         return 0.0, ""
     topic = frozenset().union(*(r.user_words for r in recent), t.user_words)
 
-    def own(grams: frozenset[str]) -> frozenset[str]:
-        return frozenset(g for g in grams if any(w not in topic and w not in _STOP for w in g.split()))
+    def own(grams: dict[str, frozenset[str]]) -> frozenset[str]:
+        return frozenset(g for g, content in grams.items() if not content <= topic)
     score, what = 0.0, []
     for label, mine_, theirs in (("opener", t.opener, [r.opener for r in recent]),
                                  ("closer", t.closer, [r.closer for r in recent])):
@@ -273,7 +274,8 @@ def repetition_score(t: TurnFeatures, recent: Sequence[TurnFeatures]) -> tuple[f
         score += min(1.0, len(phrases) / 3)
         what.append(f"catchphrase '{phrases[0]}'")
     if len(mine) >= NEAR_DUPLICATE_MIN_GRAMS:
-        best = max((len(mine & own(r.grams)) / max(1, len(mine | own(r.grams))) for r in recent), default=0.0)
+        theirs = [own(r.grams) for r in recent]
+        best = max((len(mine & g) / max(1, len(mine | g)) for g in theirs), default=0.0)
         if best >= 0.4:
             score += 2.0 * best
             what.append(f"near-duplicate of an earlier response ({best:.0%} shared 4-grams)")
