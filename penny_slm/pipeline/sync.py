@@ -38,7 +38,7 @@ import peewee as pw
 
 from penny_slm.config import LearningConfig, RetentionConfig
 from penny_slm.errors import InputError
-from penny_slm.pipeline.controls import SOURCE as CONTROLS, LearningPolicy
+from penny_slm.pipeline.controls import SOURCE as CONTROLS, LearningPolicy, iso
 from penny_slm.pipeline.db import PersonalityDB, utcnow
 
 log = logging.getLogger(__name__)
@@ -396,8 +396,8 @@ class ContextSyncManager:
         query = a.select().where(a.user == user_id)
         if unacknowledged:
             query = query.where(a.acknowledged.is_null())
-        return [{"id": r.id, "kind": r.kind, "severity": r.severity, "detail": r.detail, "at": r.at.isoformat(),
-                 "acknowledged": r.acknowledged.isoformat() if r.acknowledged else None} for r in query.order_by(a.id.desc())]
+        return [{"id": r.id, "kind": r.kind, "severity": r.severity, "detail": r.detail, "at": iso(r.at),
+                 "acknowledged": iso(r.acknowledged)} for r in query.order_by(a.id.desc())]
 
     def acknowledge_alert(self, user_id: str, alert_id: int) -> Ack:
         """Queue the acknowledgement of one alert (the writer stamps it; acknowledging twice changes nothing)."""

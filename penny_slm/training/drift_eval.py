@@ -100,14 +100,14 @@ def evaluate_drift(monitor: DriftMonitor, streams: list[dict[str, Any]]) -> dict
                           "median_delay": statistics.median(d) if d else None,
                           "p90_delay": float(np.percentile(d, 90)) if d else None,
                           "false_alarm_before_onset_rate": round(c["early"] / c["n"], 4)}
-    lat = np.array(latencies or [0.0])
+    ms = np.array(latencies or [0.0])
     return {
         "n_streams": len(streams),
         "per_type": per_type,
         "clean": {"n": clean_n, "false_alarm_rate": round(clean_alarmed / clean_n, 4) if clean_n else None,
                   "alerts_per_1000_turns": round(1000 * clean_alerts / clean_turns, 2) if clean_turns else None},
         "type_accuracy": round(typed_first / typed_total, 4) if typed_total else None,
-        "latency_ms": {p: round(float(np.percentile(lat, q)), 3) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
+        "latency_ms": {p: round(float(np.percentile(ms, q)), 3) for p, q in (("p50", 50), ("p95", 95), ("p99", 99))},
         "per_variant": {v: {"n": x["n"], "detection_rate": round(x["detected"] / x["n"], 4),
                             "median_delay": statistics.median(x["delays"]) if x["delays"] else None}
                         for v, x in sorted(variants.items())},

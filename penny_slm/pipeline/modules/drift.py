@@ -274,8 +274,8 @@ def repetition_score(t: TurnFeatures, recent: Sequence[TurnFeatures]) -> tuple[f
         score += min(1.0, len(phrases) / 3)
         what.append(f"catchphrase '{phrases[0]}'")
     if len(mine) >= NEAR_DUPLICATE_MIN_GRAMS:
-        theirs = [own(r.grams) for r in recent]
-        best = max((len(mine & g) / max(1, len(mine | g)) for g in theirs), default=0.0)
+        others = [own(r.grams) for r in recent]
+        best = max((len(mine & g) / max(1, len(mine | g)) for g in others), default=0.0)
         if best >= 0.4:
             score += 2.0 * best
             what.append(f"near-duplicate of an earlier response ({best:.0%} shared 4-grams)")
