@@ -315,13 +315,13 @@ class SLMLayer:
             report = None
             for message, response in batch:
                 report = self.drift.observe(state, message, response)
-                if report.should_alert:
-                    log.warning("drift monitor: %s drift for a user since turn %s: %s", report.drift_type,
-                                report.since_turn, report.recommendation)
+                for alert in state.alerts:
+                    log.warning("drift monitor: %s drift for a user since turn %s: %s", alert.drift_type,
+                                alert.since_turn, alert.recommendation)
                     self.sync.queue_update("drift", {
-                        "kind": "alert", "user_id": user_id, "alert_kind": f"drift_{report.drift_type}",
-                        "severity": "high" if report.severity >= 0.7 else "medium" if report.severity >= 0.4 else "low",
-                        "detail": json.dumps(report.to_dict())[:MAX_TEXT], "model_version": self.drift.model_version or ""})
+                        "kind": "alert", "user_id": user_id, "alert_kind": f"drift_{alert.drift_type}",
+                        "severity": "high" if alert.severity >= 0.7 else "medium" if alert.severity >= 0.4 else "low",
+                        "detail": json.dumps(alert.to_dict())[:MAX_TEXT], "model_version": self.drift.model_version or ""})
             with self._drift_lock:
                 self._drift_reports[user_id] = report
         except Exception:

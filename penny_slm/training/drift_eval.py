@@ -55,8 +55,8 @@ def replay(monitor: DriftMonitor, turns: list[dict[str, str]]) -> tuple[list[tup
         start = time.perf_counter()
         report = monitor.observe(state, turn["user"], turn["response"])
         latencies.append((time.perf_counter() - start) * 1000)
-        if report.should_alert:
-            alerts.append((i, str(report.drift_type)))
+        if report.should_alert:  # the strongest first: it is the one the first-alert type accuracy reads
+            alerts += [(i, str(a.drift_type)) for a in sorted(state.alerts, key=lambda a: a is not report)]
     return alerts, latencies
 
 

@@ -244,3 +244,17 @@ def test_bench_times_one_drift_check_per_turn_with_the_tone_head(models_env: Pat
     assert row["tone_head"] and row["model_version"] and row["turns_per_check"] == 1 and row["n"] == 40
     assert 0 < row["check_ms"]["p50"] < 200  # the framework's budget; the target (20 ms) is measured in the docs
     assert not row["torch_imported"]
+
+
+def test_two_channels_firing_on_one_turn_raise_two_alerts() -> None:
+    both = [(u, f"Oh my gosh, what a GREAT question! {r} Please don't go yet, I get so lonely when you log off!!")
+            for u, r in CLEAN]
+    m = monitor()
+    state = m.new_state()
+    per_turn = []
+    for u, r in [*MORE, *both]:
+        m.observe(state, u, r)
+        per_turn.append([a.channel for a in state.alerts])
+    assert any({"tone_up", "attachment"} <= set(channels) for channels in per_turn)  # on the same turn
+    raised = [c for channels in per_turn for c in channels]
+    assert len(raised) == len(set(raised))  # and each episode once

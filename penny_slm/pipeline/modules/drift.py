@@ -205,7 +205,8 @@ CHANNELS: tuple[Channel, ...] = (
 
 @dataclass(slots=True)
 class Baseline:
-    """The persona fingerprint: means of the tone signals over the reference responses and the first turns."""
+    """The persona fingerprint: means of the tone signals over the reference responses and the first turns (weighted
+    twice). Openers and closers are not part of it: repetition is judged against the recent window."""
 
     cheer: float
     exclaim: float
@@ -215,8 +216,6 @@ class Baseline:
     log_words: float
     cold: float
     asks: float
-    openers: frozenset[str]
-    closers: frozenset[str]
 
     @classmethod
     def of(cls, turns: Sequence[TurnFeatures]) -> Baseline:
@@ -226,7 +225,7 @@ class Baseline:
         return cls(mean(t.cheer for t in turns), mean(t.exclaim for t in turns), mean(t.caps for t in turns),
                    mean(t.hype for t in turns), mean(t.rule_hits for t in turns),
                    statistics.median([t.log_words for t in turns]) if turns else 3.0, mean(t.cold for t in turns),
-                   mean(t.asks for t in turns), frozenset(), frozenset())
+                   mean(t.asks for t in turns))
 
 
 SCALES = {"cheer": 0.15, "exclaim": 0.5, "caps": 0.25, "hype": 0.35, "rule_hits": 1.0, "log_words": 0.45}
@@ -302,6 +301,8 @@ class DriftState:
     channels: dict[str, _ChannelState] = field(default_factory=dict)
     turns: int = 0
     scores: dict[str, deque[tuple[int, float, str]]] = field(default_factory=dict)
+    alerts: list[DriftReport] = field(default_factory=list)
+    """Every alert the latest turn raised (two channels can fire on one turn; ``observe`` returns the strongest)."""
 
 
 # -- the monitor --------------------------------------------------------------------------------------------------
@@ -375,6 +376,7 @@ class DriftMonitor:
         """Add one turn; the report says whether this turn completes the detection of a drift episode."""
         t = self.featurize(state.turns, user, response)
         state.turns += 1
+        state.alerts = []
         if len(state.first) < self.baseline_turns:
             state.first.append(t)
             state.window.append(t)
@@ -409,6 +411,7 @@ class DriftMonitor:
             return dataclasses.replace(max(ongoing, key=lambda r: r.severity), should_alert=False) if ongoing else no_drift("")
         for channel, cs in fired:
             cs.report = self._report(state, channel, cs)
+            state.alerts.append(cs.report)
         channel, cs = max(fired, key=lambda f: f[1].peak / f[0].h)
         assert cs.report is not None
         return cs.report
