@@ -166,6 +166,8 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
         return _eval_guard(args, cfg)
     if args.eval_command == "rewriter":
         return _eval_rewriter(args, cfg)
+    if args.eval_command == "drift":
+        return _eval_drift(args, cfg)
     from penny_slm.training.datasets import load_research_jsonl, research_rows
     from penny_slm.training.evaluate import evaluate_research, write_report
 
@@ -232,6 +234,31 @@ def _eval_rewriter(args: argparse.Namespace, cfg: SLMConfig) -> int:
     if args.record:
         registry.record_test_metrics(REWRITER_ARTIFACT, artifact.manifest.version, result, file_hash(data))
     _print_json(result) if args.json else print(json.dumps(result))
+    return 0
+
+
+def _drift_monitor(cfg: SLMConfig) -> Any:
+    """The drift monitor as ``models -> drift_monitor`` configures it, with the tone head if one is built."""
+    from penny_slm.pipeline.factory import module_from_config
+
+    monitor = module_from_config(cfg, "drift")
+    monitor.load(_registry(cfg))
+    return monitor
+
+
+def _eval_drift(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.training.drift_eval import evaluate_drift, load_streams
+
+    result = evaluate_drift(_drift_monitor(cfg), load_streams(Path(args.data)))
+    _print_json(result) if args.json else print(json.dumps(result))
+    return 0
+
+
+def cmd_drift(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """The drift report for one conversation (JSONL of {user, response}): the first alert's, else the last turn's."""
+    from penny_slm.pipeline.modules.drift import load_history
+
+    _print_json(_drift_monitor(cfg).check(load_history(Path(args.history))).to_dict())
     return 0
 
 
@@ -617,6 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="store the result as the version's test metrics (the gate compares builds with them)")
     ew.add_argument("--json", action="store_true")
 
+    ed = esub.add_parser("drift", help="replay conversation streams through the drift monitor: detection, delay, false alarms")
+    ed.add_argument("--data", required=True, help='JSONL of {"stream_id", "turns": [{"user", "response"}], "drift": null | {"type", "onset"}}')
+    ed.add_argument("--json", action="store_true")
+
+    drift = sub.add_parser("drift", help="the behaviour drift report for one conversation, as JSON")
+    drift.add_argument("--history", required=True, help='JSONL, one turn per line: {"user", "response"}')
+
     rewrite = sub.add_parser("rewrite", help="rewrite one response in Penny's voice with the fine-tuned SLM, as JSON")
     rewrite.add_argument("text")
     rewrite.add_argument("--timeout", type=float, default=10.0, help="seconds before generation is stopped")
@@ -711,7 +745,7 @@ def _number(what: str) -> typing.Callable[[str], int]:
 
 COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval,
             "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat, "profile": cmd_profile,
-            "kill": cmd_kill, "resume": cmd_kill, "dashboard": cmd_dashboard}
+            "kill": cmd_kill, "resume": cmd_kill, "dashboard": cmd_dashboard, "drift": cmd_drift}
 
 
 def main(argv: list[str] | None = None) -> int:

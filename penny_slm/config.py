@@ -88,6 +88,7 @@ class RetentionConfig:
     module_runs: float = 30.0
     update_log: float = 365.0  # the transparency log, and decided approval-queue entries
     alerts: float = 365.0  # alerts, and the dead letters they point at
+    drift_turns: float = 30.0  # the drift monitor's window of recent turns per user (also bounded by count)
 
 
 LOG_MESSAGE_TEXT = ("excerpt", "hash")
@@ -183,6 +184,7 @@ _RANGES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "module_runs": (lambda v: v > 0, "must be > 0 days"),
     "update_log": (lambda v: v > 0, "must be > 0 days"),
     "alerts": (lambda v: v > 0, "must be > 0 days"),
+    "drift_turns": (lambda v: v > 0, "must be > 0 days"),
 }
 
 

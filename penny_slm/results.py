@@ -157,6 +157,30 @@ class ContextUpdate(_ToDict):
     note: str = ""
 
 
+DriftType = Literal["tone", "over_attachment", "repetition"]
+DRIFT_TYPES: tuple[DriftType, ...] = get_args(DriftType)
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport(_ToDict):
+    """The drift monitor's verdict after a turn (``pipeline/modules/drift.py``).
+
+    severity: 0–1 (0 when nothing drifted): how far past its threshold the signal went and how much of the episode
+    it covers. examples: the turns that triggered it, quoted. should_alert: true only on the turn an episode is
+    first detected (one episode, one alert). channel: which signal moved (``tone_up``, ``tone_down``,
+    ``repetition``, ``attachment``); since_turn: the estimated onset (0-based turn index).
+    """
+
+    drift_detected: bool
+    drift_type: DriftType | None
+    severity: float
+    examples: tuple[str, ...]
+    recommendation: str
+    should_alert: bool
+    channel: str = ""
+    since_turn: int | None = None
+
+
 R = TypeVar("R")
 OutcomeStatus = Literal["ok", "fallback", "timeout", "error", "disabled"]
 

@@ -115,6 +115,8 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     ["eval", "research", "--data", "/nonexistent/rows.jsonl"],
     ["eval", "research", "--data", "/"],
     ["eval", "guard", "--data", "/nonexistent/rows.jsonl"],
+    ["eval", "drift", "--data", "/nonexistent/rows.jsonl"],
+    ["drift", "--history", "/nonexistent/turns.jsonl"],
     ["classify", "hi", "--threshold", "2"],
     ["models", "rollback", "nothing", "v1"],
     ["data", "fetch", "--only", "no-such-source"],

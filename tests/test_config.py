@@ -98,7 +98,7 @@ def test_unknown_module_key_names_path_and_valid_keys(tmp_path: Path) -> None:
         ({"research_classifier": {"confidence_threshold": 1.5}}, "confidence_threshold: 1.5 must be between 0 and 1"),
         ({"research_classifier": {"max_tokens": "many"}}, "max_tokens: expected int"),
         ({"personality_guard": {"enforcement_level": "medium"}}, "must be 'strict' or 'lenient'"),
-        ({"drift_monitor": {"enabled": True}}, "unknown module 'drift'; registered: context, guard, research"),
+        ({"drift_monitor": {"enabled": True, "every_n_turn": 5}}, "drift_monitor -> every_n_turn: unknown key; valid keys: .*every_n_turns"),
     ],
 )
 def test_bad_module_settings_are_config_errors(tmp_path: Path, block: dict[str, object], fragment: str) -> None:
@@ -129,7 +129,7 @@ def test_bad_values_are_config_errors(tmp_path: Path, block: dict[str, object], 
     [
         ({"learning": {"kill_swich": True}}, "learning -> kill_swich: unknown key; valid keys: approval_expiry_hours"),
         ({"learning": {"retention_days": {"response_window": 3}}},
-         "learning -> retention_days -> response_window: unknown key; valid keys: alerts, module_runs, outbox, update_log"),
+         "learning -> retention_days -> response_window: unknown key; valid keys: alerts, drift_turns, module_runs, outbox, update_log"),
         ({"learning": {"retention_days": {"outbox": 0}}}, "retention_days -> outbox: 0.0 must be > 0 days"),
         ({"learning": {"rate_limits": {"formality_level": 0}}}, "learning -> rate_limits -> formality_level: expected a number > 0"),
         ({"learning": {"rate_limits": {"formality_level": "fast"}}}, "expected a number > 0"),

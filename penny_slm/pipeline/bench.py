@@ -273,9 +273,38 @@ def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
             "modules": sorted(layer.modules)}
 
 
+def _drift(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    """One drift check per turn (``every_n_turns`` 1) over the packaged test streams, replayed in order: the tone
+    head on the new response, the rule detectors, the repetition window and the CUSUM updates."""
+    from penny_slm.pipeline.factory import module_from_config
+    from penny_slm.pipeline.model_registry import ModelRegistry
+    from penny_slm.training.datasets import data_dir  # data only; no torch import
+
+    monitor = module_from_config(cfg, "drift")
+    if monitor.tone is not None:
+        monitor.tone.intra_op_threads = threads
+    start = time.perf_counter()
+    monitor.load(ModelRegistry(cfg.models_dir()))
+    load_s = time.perf_counter() - start
+    streams = [json.loads(line) for line in (data_dir() / "drift_test.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    turns = [(i, t["user"], t["response"]) for s in streams for i, t in enumerate(s["turns"])]
+    state = monitor.new_state()
+    samples = []
+    for k in range(WARMUP + n):
+        index, user, response = turns[k % len(turns)]
+        if index == 0:
+            state = monitor.new_state()
+        t0 = time.perf_counter()
+        monitor.observe(state, user, response)
+        if k >= WARMUP:
+            samples.append(time.perf_counter() - t0)
+    return {"check_ms": _summary_ms(samples), "turns_per_check": 1, "tone_head": monitor.tone_loaded,
+            "load_s": round(load_s, 3), "model_version": monitor.model_version}
+
+
 GENERATORS = ("smollm2-135m", "penny-rewriter")
 WORKERS: dict[str, Callable[[SLMConfig, int, int], dict[str, Any]]] = {
-    "research": _research, "guard": _guard, "layer": _layer, **{name: functools.partial(_generator, name) for name in GENERATORS},
+    "research": _research, "guard": _guard, "drift": _drift, "layer": _layer, **{name: functools.partial(_generator, name) for name in GENERATORS},
     "rewrite": _rewrite,
 }
 NEEDS = {**{name: name for name in GENERATORS}, "rewrite": "penny-rewriter"}

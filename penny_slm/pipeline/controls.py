@@ -638,7 +638,8 @@ class LearningControls:
     # -- export, delete, retention ---------------------------------------------------------------------------------
     def export(self, user_id: str) -> dict[str, Any]:
         """Everything stored about ``user_id``, JSON-ready: profile, slang, versions, transparency log, approval queue,
-        alerts, module runs, queued updates and dead letters. A user with nothing stored exports empty sections."""
+        alerts, module runs, queued updates, dead letters and the drift monitor's window. A user with nothing stored
+        exports empty sections."""
         user_id = _user(user_id)
         s = self.store
         user = s.User.get_or_none(s.User.user_id == user_id)
@@ -648,6 +649,7 @@ class LearningControls:
         runs = s.ModuleRun.select().where(s.ModuleRun.user_id == user_id).order_by(s.ModuleRun.id)
         queued = s.Outbox.select().where(s.Outbox.user_id == user_id).order_by(s.Outbox.id)
         dead = s.DeadLetter.select().where(s.DeadLetter.user_id == user_id).order_by(s.DeadLetter.id)
+        drift = [] if user is None else list(s.DriftTurn.select().where(s.DriftTurn.user == user).order_by(s.DriftTurn.id))
         return {
             "format": EXPORT_FORMAT, "user_id": user_id, "exported_at": iso(self.sync.now()),
             "user": None if user is None else {"created": iso(user.created)},
@@ -658,13 +660,15 @@ class LearningControls:
             "versions": [v.to_dict() for v in self.versions(user_id)],
             "log": [e.to_dict() for e in self.log(user_id)],
             "pending": [e.to_dict() for e in self.pending(user_id, all_states=True)],
-            "alerts": [{"kind": a.kind, "severity": a.severity, "detail": a.detail, "at": iso(a.at)} for a in alerts],
+            "alerts": [{"kind": a.kind, "severity": a.severity, "detail": a.detail, "at": iso(a.at),
+                        "acknowledged": iso(a.acknowledged)} for a in alerts],
             "module_runs": [{"module": r.module, "status": r.status, "latency_ms": r.latency_ms, "model_version": r.model_version,
                              "at": iso(r.at)} for r in runs],
             "queued_updates": [{"id": q.id, "source": q.source, "update": _payload(q.payload), "applied": bool(q.applied),
                                 "queued": iso(q.queued)} for q in queued],
             "dead_letters": [{"outbox_id": d.outbox_id, "source": d.source, "payload": d.payload, "reason": d.reason,
                               "at": iso(d.at)} for d in dead],
+            "drift_turns": [{"message": t.message, "response": t.response, "at": iso(t.at)} for t in drift],
         }
 
     def delete(self, user_id: str) -> DeleteReport:

@@ -161,12 +161,36 @@ class PersonalityDB:
             class Meta:
                 table_name = "modulerun"
 
+        class AlertV0(Base):
+            """``alert`` as first shipped; a fresh database starts here and migrates forward like an old one."""
+
+            id = pw.AutoField()
+            user = pw.ForeignKeyField(User, backref="alerts_v0", null=True, on_delete="CASCADE")
+            kind = pw.CharField()
+            severity = pw.CharField()
+            detail = pw.TextField()
+            at = pw.DateTimeField(default=utcnow)
+
+            class Meta:
+                table_name = "alert"
+
         class Alert(Base):
             id = pw.AutoField()
             user = pw.ForeignKeyField(User, backref="alerts", null=True, on_delete="CASCADE")
             kind = pw.CharField()
             severity = pw.CharField()
             detail = pw.TextField()
+            at = pw.DateTimeField(default=utcnow)
+            acknowledged = pw.DateTimeField(null=True)  # added by migration 6: when a person acknowledged it
+
+        class DriftTurn(Base):
+            """The drift monitor's window (migration 6): a user's recent turns (message and the main LLM's response
+            before the guard), bounded by ``history_turns`` per user and ``retention_days.drift_turns``."""
+
+            id = pw.AutoField()
+            user = pw.ForeignKeyField(User, backref="drift_turns", on_delete="CASCADE")
+            message = pw.TextField()
+            response = pw.TextField()
             at = pw.DateTimeField(default=utcnow)
 
         class Outbox(Base):
@@ -235,8 +259,9 @@ class PersonalityDB:
         self.ProfileVersion, self.ModuleRun, self.Alert, self.Outbox = ProfileVersion, ModuleRun, Alert, Outbox
         self.DeadLetter, self.SchemaVersion = DeadLetter, SchemaVersion
         self.PendingChange, self.ControlState = PendingChange, ControlState
+        self.DriftTurn = DriftTurn
         self.first_schema: list[type[pw.Model]] = [User, ProfileDimension, SlangTermV0, UpdateLogV0, ProfileVersionV0,
-                                                    ModuleRunV0, Alert, Outbox]
+                                                    ModuleRunV0, AlertV0, Outbox]
         """The tables as first shipped; ``migrate`` builds every database from here, so old and new ones converge."""
 
     def write_transaction(self) -> Any:
@@ -299,6 +324,11 @@ class _PgWriteLock:
 
 
 Migration = Callable[[PersonalityDB, SchemaMigrator], None]
+
+
+def _drift_window(store: PersonalityDB, m: SchemaMigrator) -> None:
+    store.database.create_tables([store.DriftTurn])
+    migrate(m.add_column("alert", "acknowledged", pw.DateTimeField(null=True)))
 MIGRATIONS: list[Migration] = [
     # 1: module runs record which user they served (added after the first schema shipped)
     lambda store, m: migrate(m.add_column("modulerun", "user_id", pw.CharField(default=""))),
@@ -315,6 +345,8 @@ MIGRATIONS: list[Migration] = [
                              m.add_column("profileversion", "note", pw.TextField(default=""))),
     # 5: the approval queue and the control state (kill switch)
     lambda store, m: store.database.create_tables([store.PendingChange, store.ControlState]),
+    # 6: the drift monitor's window of recent turns; alerts can be acknowledged
+    lambda store, m: _drift_window(store, m),
 ]
 
 

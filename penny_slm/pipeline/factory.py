@@ -70,6 +70,7 @@ def populate(*, rescan: bool = False) -> None:
         from penny_slm.pipeline.adapters.onnx_encoder import OnnxEncoder
         from penny_slm.pipeline.adapters.openai_compat import OpenAICompatible
         from penny_slm.pipeline.modules.context import ContextTracker
+        from penny_slm.pipeline.modules.drift import DriftMonitor
         from penny_slm.pipeline.modules.guard import PersonalityGuard
         from penny_slm.pipeline.modules.research import ResearchClassifier
 
@@ -79,6 +80,7 @@ def populate(*, rescan: bool = False) -> None:
         modules.register("research")(ResearchClassifier)
         modules.register("context")(ContextTracker)
         modules.register("guard")(PersonalityGuard)
+        modules.register("drift")(DriftMonitor)
         for group, registry in (("penny_slm.adapters", adapters), ("penny_slm.modules", modules)):
             for ep in entry_points(group=group):
                 registry.register(ep.name)(ep.load())

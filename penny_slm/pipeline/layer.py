@@ -27,6 +27,13 @@ runs in safe mode: no profile update is queued (module runs still are), the guar
 head but never trims or rewrites, and ``TurnResult.safe_mode`` says so. With ``learning.enabled`` false,
 nothing is learned either, and the guard works as usual.
 
+Drift monitor (``models -> drift_monitor``, off by default; ``pipeline/modules/drift.py``): not part of the turn's
+plan. Each turn queues the user's message and the main LLM's response (before the guard) into the monitor's stored
+window (``driftturn``, bounded per user); every ``every_n_turns`` turns a check runs on a background thread after
+the turn has returned, and an alert goes through the sync manager (``alert`` rows of kind ``drift_<type>`` whose
+detail is the report as JSON; ``sync.acknowledge_alert``). After a restart the state is rebuilt from the stored window
+without re-raising alerts. ``layer.drift_report(user_id)`` is the latest report.
+
 Network: a turn connects only to what the user configured (the main LLM endpoint, the search service);
 model loading and the profile's database are local, and nothing is sent anywhere else.
 """
@@ -36,10 +43,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +99,13 @@ class SLMLayer:
         built = build_modules(self.cfg, self.persona)
         self.modules: dict[str, Any] = {module.name: module for _, module in built}
         self.timeouts: dict[str, float] = {module.name: entry.inference_timeout for entry, module in built}
+        self.drift: Any = self.modules.pop("drift", None)  # runs after the turn, every N turns, never in its plan
+        self.timeouts.pop("drift", None)
+        self._drift_states: dict[str, Any] = {}
+        self._drift_pending: dict[str, list[tuple[str, str]]] = {}
+        self._drift_reports: dict[str, Any] = {}
+        self._drift_lock = threading.Lock()
+        self._drift_worker: ThreadPoolExecutor | None = None
         self.plan = plan_stages(self.modules.values())
         self.store: db.PersonalityDB | None = None
         self.sync: ContextSyncManager | None = None
@@ -117,6 +134,9 @@ class SLMLayer:
         """Load the enabled modules (a disabled module is never built), open this layer's own database, start the writer."""
         for module in self.modules.values():
             module.load(self.registry)
+        if self.drift is not None:
+            self.drift.load(self.registry)
+            self._drift_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="penny-drift")
         runtime = self.cfg.runtime
         self.store = db.connect(runtime.database_url or None, self.sqlite_path,
                                 synchronous=runtime.database_synchronous)  # type: ignore[arg-type]
@@ -126,7 +146,10 @@ class SLMLayer:
         return self
 
     def close(self) -> None:
-        """Drain the sync queue and close the database."""
+        """Finish pending drift checks, drain the sync queue and close the database."""
+        if self._drift_worker is not None:
+            self._drift_worker.shutdown(wait=True)
+            self._drift_worker = None
         if self.sync:
             self.sync.stop()
         if self.store:
@@ -178,9 +201,13 @@ class SLMLayer:
         context = self._with_topic(outcomes.get("context"), research_outcome)
         t = time.perf_counter()
         learn = self.cfg.learning.enabled and not safe_mode
+        drift_turn = ((turn.message.original[:MAX_TEXT], response[:MAX_TEXT])
+                      if self.drift is not None and llm_outcome.status == "ok" else None)
         await self._queue_updates(user_id, turn.message, turn.message_id, context if learn else None,
-                                  (*outcomes.values(), llm_outcome), deadline)
+                                  (*outcomes.values(), llm_outcome), deadline, drift_turn)
         timings["queue_updates"] = _ms(t)
+        if drift_turn is not None:
+            self._drift_after_turn(user_id, drift_turn)
         self.factory.unload_idle()
         return TurnResult(user_id, turn.message.original, research_outcome or _disabled("research"), context or _disabled("context"),
                           notes, system_prompt, llm_outcome, guard_outcome or _disabled("guard"), final, timings, _ms(start),
@@ -242,7 +269,8 @@ class SLMLayer:
         return dataclasses.replace(context, result=updated)
 
     async def _queue_updates(self, user_id: str, message: Any, message_id: str, context: ModuleOutcome[Any] | None,
-                             outcomes: tuple[ModuleOutcome[Any], ...], deadline: float) -> None:
+                             outcomes: tuple[ModuleOutcome[Any], ...], deadline: float,
+                             drift_turn: tuple[str, str] | None = None) -> None:
         """One durable commit for the turn's updates, off the event loop: what the context step learned (None: learning
         is off this turn) as one batch that ends in a profile version, and every module's run. If the commit outlasts
         its wait (a locked database), the turn returns and the commit completes in the background."""
@@ -254,8 +282,65 @@ class SLMLayer:
         items += [("orchestrator", {"kind": "module_run", "user_id": user_id, "module": o.module, "status": o.status,
                                     "latency_ms": o.latency_ms, "model_version": o.model_version or ""},
                    f"{message_id}-run-{o.module}") for o in outcomes if o.status != "disabled"]
+        if drift_turn is not None:
+            items.append(("drift", {"kind": "drift_turn", "user_id": user_id, "message": drift_turn[0],
+                                    "response": drift_turn[1], "keep": self.drift.history_turns},
+                          f"{message_id}-drift-turn"))
         await self._bounded("queue updates (the commit goes on in the background)", self.sync.queue_updates,
                             max(0.1, min(QUEUE_WAIT_S, _left(deadline))), items)
+
+
+    # -- the drift monitor, after the turn -----------------------------------------------------------------------
+    def drift_report(self, user_id: str) -> Any:
+        """The latest ``DriftReport`` for ``user_id`` (None before the first check, or with the monitor off)."""
+        with self._drift_lock:
+            return self._drift_reports.get(user_id)
+
+    def _drift_after_turn(self, user_id: str, turn: tuple[str, str]) -> None:
+        with self._drift_lock:
+            pending = self._drift_pending.setdefault(user_id, [])
+            pending.append(turn)
+            if len(pending) < self.drift.every_n_turns or self._drift_worker is None:
+                return
+            batch, self._drift_pending[user_id] = list(pending), []
+        self._drift_worker.submit(self._drift_check, user_id, batch)
+
+    def _drift_check(self, user_id: str, batch: list[tuple[str, str]]) -> None:
+        """One check (on the drift thread): rebuild the user's state from the stored window if this process has none,
+        observe the new turns, queue an alert for each episode detected."""
+        assert self.sync is not None
+        try:
+            state = self._drift_states.get(user_id)
+            if state is None:
+                state = self.drift.new_state()
+                for message, response in _without_suffix(self.sync.drift_window(user_id), batch):
+                    self.drift.observe(state, message, response)  # already judged before the restart: no alerts
+                self._drift_states[user_id] = state
+            report = None
+            for message, response in batch:
+                report = self.drift.observe(state, message, response)
+                for alert in state.alerts:
+                    log.warning("drift monitor: %s drift for a user since turn %s: %s", alert.drift_type,
+                                alert.since_turn, alert.recommendation)
+                    self.sync.queue_update("drift", {
+                        "kind": "alert", "user_id": user_id, "alert_kind": f"drift_{alert.drift_type}",
+                        "severity": "high" if alert.severity >= 0.7 else "medium" if alert.severity >= 0.4 else "low",
+                        "detail": json.dumps(alert.to_dict())[:MAX_TEXT], "model_version": self.drift.model_version or ""})
+            with self._drift_lock:
+                self._drift_reports[user_id] = report
+        except Exception:
+            log.exception("drift monitor: check failed; the next one retries")
+
+
+MAX_TEXT = 10_000  # the sync queue's limit per string field
+
+
+def _without_suffix(window: list[tuple[str, str]], batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The stored window minus the batch's turns that the writer already applied (they are observed as new)."""
+    for k in range(min(len(batch), len(window)), 0, -1):
+        if window[-k:] == batch[:k]:
+            return window[:-k]
+    return window
 
 
 def _disabled(module: str) -> ModuleOutcome[Any]:

@@ -38,7 +38,7 @@ import peewee as pw
 
 from penny_slm.config import LearningConfig, RetentionConfig
 from penny_slm.errors import InputError
-from penny_slm.pipeline.controls import SOURCE as CONTROLS, LearningPolicy
+from penny_slm.pipeline.controls import SOURCE as CONTROLS, LearningPolicy, iso
 from penny_slm.pipeline.db import PersonalityDB, utcnow
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,8 @@ SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
     "snapshot": {"user_id": (_STR, True)},
     "decision": {"user_id": (_STR, True), "pending_id": (_INT, True), "action": (_STR, True)},
     "rollback": {"user_id": (_STR, True), "version": (_INT, True)},
+    "drift_turn": {"user_id": (_STR, True), "message": (_STR, False), "response": (_STR, False), "keep": (_INT, True)},
+    "alert_ack": {"user_id": (_STR, True), "alert_id": (_INT, True)},
 }
 """What each update kind must carry, checked before an update is acknowledged."""
 KINDS = tuple(SCHEMA)
@@ -243,6 +245,20 @@ class ContextSyncManager:
         elif kind == "module_run":
             s.ModuleRun.create(module=update["module"], status=update["status"], latency_ms=update["latency_ms"],
                                model_version=update.get("model_version") or "", user_id=update.get("user_id", ""))
+        elif kind == "drift_turn":  # the drift monitor's window: append, then keep the newest ``keep`` turns
+            user, _ = s.User.get_or_create(user_id=update["user_id"])
+            t = s.DriftTurn
+            t.create(user=user, message=update.get("message", ""), response=update.get("response", ""), at=self.now())
+            old = [r.id for r in t.select(t.id).where(t.user == user).order_by(t.id.desc()).offset(max(1, update["keep"]))]
+            if old:
+                t.delete().where(t.id.in_(old)).execute()
+        elif kind == "alert_ack":
+            a = s.Alert
+            done = (a.update(acknowledged=self.now())
+                    .where((a.id == update["alert_id"]) & (a.user == update["user_id"]) & a.acknowledged.is_null()).execute())
+            if done:
+                s.UpdateLog.create(user=update["user_id"], source_module=source, message_id="", key=f"alert_ack:{update['alert_id']}",
+                                   new=json.dumps(True), model_version="", outbox_id=outbox_id, at=self.now())
         else:  # alert
             user, _ = s.User.get_or_create(user_id=update["user_id"])
             s.Alert.create(user=user, kind=update["alert_kind"], severity=update["severity"], detail=update["detail"])
@@ -262,7 +278,8 @@ class ContextSyncManager:
         applied afterwards and no request naming them stays behind); rows deleted per table."""
         s = self.store
         by_user: list[Any] = [s.DeadLetter, s.Outbox, s.ModuleRun]
-        by_fk: list[Any] = [s.Alert, s.UpdateLog, s.PendingChange, s.ProfileVersion, s.SlangTerm, s.ProfileDimension]
+        by_fk: list[Any] = [s.Alert, s.UpdateLog, s.PendingChange, s.ProfileVersion, s.SlangTerm, s.ProfileDimension,
+                            s.DriftTurn]
         rows: dict[str, int] = {}
         with self._writer, s.writer_transaction():
             for model in by_user:
@@ -309,6 +326,7 @@ class ContextSyncManager:
                                                   & (p.decided < before(r.update_log))).execute(),
                 "alert": s.Alert.delete().where(s.Alert.at < before(r.alerts)).execute(),
                 "deadletter": s.DeadLetter.delete().where(s.DeadLetter.at < before(r.alerts)).execute(),
+                "driftturn": s.DriftTurn.delete().where(s.DriftTurn.at < before(r.drift_turns)).execute(),
             }
         if any(rows.values()):
             log.info("sync writer: pruned %s", {k: v for k, v in rows.items() if v})
@@ -366,3 +384,22 @@ class ContextSyncManager:
         pending = s.Outbox.select().where((s.Outbox.user_id == user_id) & ~s.Outbox.applied).count()
         return ProfileContext(user_id, {d.key: json.loads(d.value) for d in dims}, {d.key: d.confidence for d in dims},
                               slang, version, pending, tuple(sorted(t.term for t in terms if t.adopted)))
+
+    def drift_window(self, user_id: str) -> list[tuple[str, str]]:
+        """The drift monitor's stored window for ``user_id``: ``(message, response)``, oldest first."""
+        t = self.store.DriftTurn
+        return [(r.message, r.response) for r in t.select().where(t.user == user_id).order_by(t.id)]
+
+    def alerts(self, user_id: str, *, unacknowledged: bool = False) -> list[dict[str, Any]]:
+        """``user_id``'s alerts, newest first: ``{id, kind, severity, detail, at, acknowledged}`` (ISO 8601 times)."""
+        a = self.store.Alert
+        query = a.select().where(a.user == user_id)
+        if unacknowledged:
+            query = query.where(a.acknowledged.is_null())
+        return [{"id": r.id, "kind": r.kind, "severity": r.severity, "detail": r.detail, "at": iso(r.at),
+                 "acknowledged": iso(r.acknowledged)} for r in query.order_by(a.id.desc())]
+
+    def acknowledge_alert(self, user_id: str, alert_id: int) -> Ack:
+        """Queue the acknowledgement of one alert (the writer stamps it; acknowledging twice changes nothing)."""
+        return self.queue_update("controls", {"kind": "alert_ack", "user_id": user_id, "alert_id": alert_id},
+                                 idempotency_key=f"alert-ack-{user_id}-{alert_id}")

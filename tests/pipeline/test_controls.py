@@ -497,7 +497,8 @@ def test_retention_prunes_history_on_its_own(open_store: Opener) -> None:
     r.sync.stop()
     assert [p.state for p in r.controls.pending("cj", all_states=True)] == ["awaiting_approval"]
     assert len(r.controls.versions("cj")) == 1 and r.sync.get_latest_context("cj").dimensions["humour"] == "dry"
-    assert r.controls.prune() == {"outbox": 0, "modulerun": 0, "updatelog": 0, "pendingchange": 0, "alert": 0, "deadletter": 0}
+    assert r.controls.prune() == {"outbox": 0, "modulerun": 0, "updatelog": 0, "pendingchange": 0, "alert": 0, "deadletter": 0,
+                                   "driftturn": 0}
 
 
 def _wait(condition: Callable[[], bool], seconds: float = 30.0) -> None:
@@ -513,7 +514,8 @@ def test_a_database_of_the_previous_schema_is_brought_forward(open_store: Opener
     """A database as the release before the controls left it (first schema + migrations 1-2, a flat version
     snapshot, log rows without actions) opens, migrates, and its history reads and rolls back."""
     old = open_store()
-    old.database.drop_tables([old.PendingChange, old.ControlState, old.DeadLetter, old.SchemaVersion, *old.first_schema])
+    old.database.drop_tables([old.DriftTurn, old.PendingChange, old.ControlState, old.DeadLetter, old.SchemaVersion,
+                              *old.first_schema])
     old.database.create_tables(old.first_schema)
     from playhouse.migrate import SchemaMigrator
 
@@ -538,7 +540,7 @@ def test_a_database_of_the_previous_schema_is_brought_forward(open_store: Opener
       ("cj", 1, json.dumps({"formality_level": 0.5}), db.utcnow()))
 
     r = rig(open_store())
-    assert [v.version for v in r.store.SchemaVersion.select().order_by(r.store.SchemaVersion.version)] == [1, 2, 3, 4, 5]
+    assert [v.version for v in r.store.SchemaVersion.select().order_by(r.store.SchemaVersion.version)] == [1, 2, 3, 4, 5, 6]
     (entry,) = r.controls.log("cj")
     assert (entry.action, entry.detail, entry.evidence, entry.new) == ("applied", "", "", 0.5)
     (version,) = r.controls.versions("cj")
