@@ -77,3 +77,33 @@ def test_casual_and_expert_conversations_learn_opposite_profiles_and_prompts(tmp
     rows = list(log.select().where(log.key == "formality_level"))
     assert len(rows) == len(CASUAL) and {r.model_version for r in rows} == {TRACKER_VERSION}
     assert [r.message_id for r in rows] == [f"casual-{i}" for i in range(len(CASUAL))]
+
+
+def test_through_the_layer_the_learned_profile_reaches_the_next_prompt(tmp_path: Path) -> None:
+    """The whole path in SLMLayer (research and guard off, so no model is needed): the context step's updates are
+    queued with their provenance, applied by the writer, and the next turn's prompt carries the slang it learned."""
+    import asyncio
+    import json
+
+    from penny_slm.config import load_config
+    from penny_slm.pipeline.layer import SLMLayer
+
+    path = tmp_path / "slm_config.json"
+    path.write_text(json.dumps({"models": {"research_classifier": {"enabled": False},
+                                           "personality_guard": {"enabled": False}}}))
+    layer = SLMLayer(load_config(path), sqlite_path=tmp_path / "p.db").load()
+    prompts: list[str] = []
+
+    def llm(system_prompt: str, message: str) -> str:
+        prompts.append(system_prompt)
+        return "Noted."
+
+    first = asyncio.run(layer.process("cj", "ngl that ramen was bussin lol", llm=llm))
+    layer.sync.process_queue()  # type: ignore[union-attr]
+    asyncio.run(layer.process("cj", "ok cool", llm=llm))
+    layer.close()
+    assert first.context.status == "ok" and [s.term for s in first.context.result.slang_detected] == ["ngl", "bussin"]
+    assert "bussin" not in prompts[0] and "bussin (very good (food))" in prompts[1]
+    log = layer.store.UpdateLog
+    row = log.get((log.key == "formality_level") & (log.message_id == first.context.result.updates[1].source_turn))
+    assert row.model_version == TRACKER_VERSION and row.action == "applied"
