@@ -15,7 +15,6 @@ import random
 import time
 from collections import Counter
 
-import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from penny_slm.training import importers

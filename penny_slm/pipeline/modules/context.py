@@ -101,7 +101,7 @@ class ContextTracker:
     provides: ClassVar[frozenset[str]] = frozenset({"context"})
     model_version: str | None = TRACKER_VERSION
 
-    clock: Callable[[], datetime] = staticmethod(datetime.now)  # type: ignore[assignment]
+    clock: Callable[[], datetime] = staticmethod(datetime.now)
     """Local time source (a test pins it on an instance)."""
 
     def load(self, store: ModelRegistry) -> None:
