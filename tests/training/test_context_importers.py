@@ -56,3 +56,18 @@ def test_the_manifest_names_the_registered_importers_with_goemotions_training_an
     sources = {s.name: s for s in load_manifest().sources}
     assert sources["goemotions"].importer in IMPORTERS and sources["xed"].importer in IMPORTERS
     assert sources["goemotions"].role("mood") == "train" and sources["xed"].role("mood") == "test"
+
+
+def test_genplus_relabels_terms_on_word_boundaries_and_drops_unlabelled_rewrites(tmp_path: Path) -> None:
+    from penny_slm.training.importers.context import genplus
+
+    vocab = [{"word": "Bet", "definition": "agreement"}, {"word": "Lit", "definition": "exciting"},
+             {"word": "Gonna", "definition": "going to"}]
+    pairs = [{"original": "That is a better plan.", "translated": "That plan is better, gonna do it.", "terms": ["bet"]},
+             {"original": "The party was exciting.", "translated": "The party was LIT, bet.", "terms": ["lit", "bet"]}]
+    files = {"vocabulary.json": write(tmp_path, "vocabulary.json", json.dumps(vocab)),
+             "data/generated-10000.json": write(tmp_path, "gen.json", json.dumps(pairs))}
+    assert list(genplus(files)) == [
+        {"text": "That is a better plan.", "slang": []},  # the rewrite has only 'better' and 'gonna': dropped
+        {"text": "The party was exciting.", "slang": []},
+        {"text": "The party was LIT, bet.", "slang": ["LIT", "bet"]}]

@@ -1,4 +1,4 @@
-"""Importers for the context tracker's mood head: Ekman moods (``anger, disgust, fear, joy, sadness, surprise,
+"""Importers for the context tracker: slang (genplus, held out) and, for the mood head, Ekman moods (``anger, disgust, fear, joy, sadness, surprise,
 neutral``) from two public emotion corpora, one to train on and one held out at the source level.
 
 - **goemotions** (Apache-2.0; Reddit comments; train and dev splits only, the reserved test split is not pinned):
@@ -78,4 +78,22 @@ def xed(files: dict[str, Path]) -> Iterator[Row]:
             yield {"text": text, "mood": "neutral"}
 
 
-BY_SOURCE = {"goemotions": goemotions, "xed": xed}
+def genplus(files: dict[str, Path]) -> Iterator[Row]:
+    """GenPlus-Translator (MIT; glosses CC BY-SA 4.0; held out for slang): each original sentence with no slang
+    (``"slang": []``) and each synthetic Gen-Z rewrite with the vocabulary terms it contains, found again by
+    case-insensitive word-boundary match (the stored ``terms`` are substring matches: "bet" in "better"), the
+    convention's exclusions (``rules.slang.NOT_SLANG``) removed. A rewrite with no vocabulary term left is dropped:
+    its slang is outside the vocabulary, so neither label would be true."""
+    from penny_slm.rules.slang import NOT_SLANG, term_pattern
+
+    vocab = sorted({str(v["word"]).lower() for v in json.loads(files["vocabulary.json"].read_text(encoding="utf-8"))}
+                   - NOT_SLANG)
+    pattern = term_pattern(tuple(vocab))
+    for pair in json.loads(files["data/generated-10000.json"].read_text(encoding="utf-8")):
+        yield {"text": pair["original"], "slang": []}
+        terms = [m.group(0) for m in pattern.finditer(pair["translated"])]
+        if terms:
+            yield {"text": pair["translated"], "slang": terms}
+
+
+BY_SOURCE = {"goemotions": goemotions, "xed": xed, "genplus": genplus}
