@@ -57,3 +57,11 @@ def test_metric_blocks() -> None:
     assert slang_block([["fr"], [], ["no cap", "ngl"]], [["FR"], ["bet"], ["ngl"]]) == {
         "n": 3, "precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "sentence_precision": 0.6667, "sentence_recall": 1.0}
     assert readability("Go.") < readability("Institutional considerations necessitate comprehensive reorganisation.")
+
+
+def test_the_bench_has_a_context_row() -> None:
+    from penny_slm.pipeline.bench import _worker
+
+    row = _worker("context", 1, 30, None)
+    assert row["n"] == 30 and 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p99"]
+    assert row["model_version"] == "context-rules-1"
