@@ -161,7 +161,25 @@ def cmd_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
+def cmd_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.pipeline.modules.base import TurnContext
+    from penny_slm.pipeline.modules.context import ContextTracker
+
+    _print_json(ContextTracker().run(TurnContext.of(args.text)).to_dict())
+    return 0
+
+
+def _eval_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.training.evaluate_context import evaluate_context, load_context_jsonl
+
+    result = evaluate_context(load_context_jsonl(args.data))
+    _print_json(result) if args.json else print(json.dumps(result))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    if args.eval_command == "context":
+        return _eval_context(args, cfg)
     if args.eval_command == "guard":
         return _eval_guard(args, cfg)
     if args.eval_command == "rewriter":
@@ -636,6 +654,10 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--json", action="store_true")
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
 
+    ec = esub.add_parser("context", help="evaluate the context step (formality, depth, mood, slang) against its baselines")
+    ec.add_argument("--data", required=True, help='JSONL of {"text", "formality"?, "technical_depth"?, "mood"?, "slang"?: [...]}')
+    ec.add_argument("--json", action="store_true")
+
     ew = esub.add_parser("rewriter", help="evaluate a rewriter version on held-out pairs (alone and through the guard)")
     ew.add_argument("--data", help='JSONL of {"source", "target", "families"} (default: the packaged test split)')
     ew.add_argument("--version", help="registry version (default: the active one)")
@@ -655,6 +677,9 @@ def build_parser() -> argparse.ArgumentParser:
     rewrite.add_argument("text")
     rewrite.add_argument("--timeout", type=float, default=10.0, help="seconds before generation is stopped")
     rewrite.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
+
+    context = sub.add_parser("context", help="what the context step learns from one message (ContextUpdate), as JSON")
+    context.add_argument("text")
 
     guard = sub.add_parser("guard", help="check and fix one LLM response against the persona, as JSON")
     guard.add_argument("text")
@@ -744,7 +769,7 @@ def _number(what: str) -> typing.Callable[[str], int]:
 
 
 COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, "rewrite": cmd_rewrite, "eval": cmd_eval,
-            "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat, "profile": cmd_profile,
+            "context": cmd_context, "data": cmd_data, "bench": cmd_bench, "demo": cmd_demo, "chat": cmd_chat, "profile": cmd_profile,
             "kill": cmd_kill, "resume": cmd_kill, "dashboard": cmd_dashboard, "drift": cmd_drift}
 
 

@@ -138,15 +138,28 @@ class PreferenceUpdate(_ToDict):
 
 
 @dataclass(frozen=True, slots=True)
+class SlangSpan(_ToDict):
+    """One slang term in a message: ``text[start:end]`` (the original text) is its surface form, ``term`` the lexicon
+    entry, ``gloss`` its meaning ("" when unknown); ``confidence`` 0–1 (``rules/slang.py`` says how it is set)."""
+
+    term: str
+    start: int
+    end: int
+    confidence: float
+    gloss: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ContextUpdate(_ToDict):
     """What the context step learned from one message (framework field names).
 
-    Until the context tracker's heads exist, only what can be measured honestly is filled in:
-    ``context_markers`` (message length, local hour, topic category from the classifier). The learned
-    dimensions are ``None`` and ``note`` says so; nothing is guessed.
+    ``formality_level`` and ``technical_depth`` are this message's estimates (``pipeline/modules/context.py`` says
+    how, and how the profile learns from them); ``context_markers`` holds message length, local hour, time of day,
+    topic (the classifier's category) and ``mood`` (``None`` until the mood head exists, as ``tone_shift``);
+    ``note`` says what is not measured. ``None`` means not measured; nothing is guessed.
     """
 
-    slang_detected: tuple[str, ...]
+    slang_detected: tuple[SlangSpan, ...]
     tone_shift: str | None
     context_markers: dict[str, Any]
     formality_level: float | None  # 0 (casual) – 1 (formal) once measured

@@ -93,6 +93,18 @@ def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
             "providers": clf.require_loaded().session_providers}
 
 
+def _context(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
+    """The context step per message (rules: the thread count changes nothing yet; kept for the table's shape)."""
+    from penny_slm.pipeline.factory import module_from_config
+    from penny_slm.pipeline.model_registry import ModelRegistry
+    from penny_slm.pipeline.modules.base import TurnContext
+
+    tracker = module_from_config(cfg, "context")
+    tracker.load(ModelRegistry(cfg.models_dir()))
+    return {"latency_ms": _percentiles(lambda text: tracker.run(TurnContext.of(text)), _texts(), n),
+            "model_version": tracker.model_version}
+
+
 def _guard(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     from penny_slm.pipeline.factory import module_from_config
     from penny_slm.pipeline.model_registry import ModelRegistry
@@ -304,7 +316,8 @@ def _drift(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
 
 GENERATORS = ("smollm2-135m", "penny-rewriter")
 WORKERS: dict[str, Callable[[SLMConfig, int, int], dict[str, Any]]] = {
-    "research": _research, "guard": _guard, "drift": _drift, "layer": _layer, **{name: functools.partial(_generator, name) for name in GENERATORS},
+    "research": _research, "context": _context, "guard": _guard, "drift": _drift, "layer": _layer,
+    **{name: functools.partial(_generator, name) for name in GENERATORS},
     "rewrite": _rewrite,
 }
 NEEDS = {**{name: name for name in GENERATORS}, "rewrite": "penny-rewriter"}

@@ -73,18 +73,45 @@ def render_notes(notes: ResearchNotes) -> str:
     return "\n".join(parts)
 
 
+STYLE_LINES: dict[str, tuple[str, str]] = {
+    "formality_level": ("They write casually: answer in relaxed, everyday words (your rules still hold).",
+                        "They write formally: answer in complete, precise sentences, without chatty asides."),
+    "technical_depth": ("They are not technical: avoid jargon and explain any term you must use in plain words.",
+                        "They are technically fluent: use the precise terms and skip the basics."),
+}
+"""Learned style dimensions → (line when low, line when high). Influence is bounded: at most one fixed line per
+dimension, only at confidence 0.5 and above and only outside the neutral band; the number itself is never shown."""
+STYLE_LOW, STYLE_HIGH = 0.4, 0.6
+
+
+def style_lines(profile: ProfileContext) -> list[str]:
+    """The fixed style lines the profile's confident, non-neutral dimensions call for."""
+    lines = []
+    for key, (low, high) in STYLE_LINES.items():
+        value = profile.dimensions.get(key)
+        if profile.confidence.get(key, 0.0) < 0.5 or not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if value <= STYLE_LOW:
+            lines.append(low)
+        elif value >= STYLE_HIGH:
+            lines.append(high)
+    return lines
+
+
 def build_system_prompt(persona: Persona, profile: ProfileContext | None, research_notes: str = "") -> str:
-    """Only learned values with some confidence are injected; nothing about the user is invented. Approved
+    """Only learned values with some confidence are injected; nothing about the user is invented. The style
+    dimensions (:data:`STYLE_LINES`) become fixed instructions, not numbers. Approved
     ``persona.*`` changes are stored and versioned but not shown here: the persona file is what the prompt and
     the guard enforce.
     ``research_notes`` is :func:`render_notes`' output (already fenced)."""
     lines = persona_lines(persona)
     if profile is not None:
         known = {k: v for k, v in profile.dimensions.items()
-                 if profile.confidence.get(k, 0.0) >= 0.5 and not k.startswith(PERSONA_PREFIX)}
+                 if profile.confidence.get(k, 0.0) >= 0.5 and not k.startswith(PERSONA_PREFIX) and k not in STYLE_LINES}
         if known:
             lines.append("What you have learned about this user: "
                          + "; ".join(f"{sanitize(k, 40)} = {sanitize(str(v), 60)}" for k, v in sorted(known.items())) + ".")
+        lines += style_lines(profile)
         adopted = set(profile.adopted)
         understood = sorted((t, g) for t, g in profile.slang.items() if t not in adopted)[:MAX_SLANG_TERMS]
         if understood:

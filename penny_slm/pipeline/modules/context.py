@@ -1,51 +1,136 @@
-"""Context step: what can be measured honestly about a message until the context tracker's heads exist.
+"""Context step: learn the user's formality, technical depth and slang from every message, in well under a millisecond.
 
-It records the message's length and the local time of day (``night`` 23:00–04:59, ``morning``
-05:00–11:59, ``afternoon`` 12:00–17:59, ``evening`` 18:00–22:59); the layer adds the research
-classifier's category as the topic. The learned dimensions stay ``None`` and ``note`` says so.
+Per message it measures (``rules/register.py``, ``rules/slang.py``) and records the markers: message length,
+the local time of day (:func:`time_of_day`) and, from the layer, the research classifier's category as the topic.
+The mood head is not built yet: ``tone_shift`` and the mood marker stay ``None`` and ``note`` says so.
+
+**Profile update rule** (evidence-weighted EMA, :func:`learn`). Each numeric dimension is a running estimate
+``v`` with an evidence count ``n`` (messages seen). A message observing ``x`` with weight ``w`` (1 for one
+message) moves it by ``alpha = w / (PRIOR_WEIGHT + min(n, EVIDENCE_CAP) + w)``:
+``v' = v + alpha · (x − v)``, ``n' = n + w``. A user with no estimate starts from the neutral ``0.5``
+(the prior, worth ``PRIOR_WEIGHT`` = 4 messages), so the first message moves the value a fifth of the way to
+its observation and a consistent pattern keeps pulling it there; ``EVIDENCE_CAP`` = 16 keeps the step at least
+1/21 so the estimate can still follow a user who changes. Confidence is ``n / (n + CONFIDENCE_HALF)`` (at most
+``MAX_CONFIDENCE``): 0.5, the prompt builder's bar, after 4 messages. The profile stores the value and its
+confidence; the count is read back from the confidence (``n = HALF · c / (1 − c)``), so no schema change is
+needed. Every change is a :class:`PreferenceUpdate` (message id, evidence, model version) that goes through the
+sync manager and the learning controls (rate limits, approvals) like any other.
+
+Slang: every detected term is a ``slang:<term>`` update with its gloss; the sync manager counts the uses and
+keeps the first sighting and an example (``learning.max_new_slang_per_day`` bounds new terms).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.base import TurnContext
-from penny_slm.results import ContextUpdate
+from penny_slm.results import ContextUpdate, PreferenceUpdate
+from penny_slm.rules import register
+from penny_slm.rules.slang import SLANG_PREFIX, detect_slang
 
-CONTEXT_NOTE = "context tracker models not built yet: only message length, local hour and topic are recorded"
+TRACKER_VERSION = "context-rules-1"
+"""The ``model_version`` of what this step learns (rule-based estimates; no context heads yet)."""
+CONTEXT_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); the mood head is not built yet"
 MARKER_CONFIDENCE = 0.3
 """Measured markers (time of day, topic) are stored but are not preferences: below the prompt builder's 0.5
 bar, so they never reach the system prompt (the 135M local model echoes anything it is shown)."""
 
+PRIOR_VALUE = 0.5
+PRIOR_WEIGHT = 4.0
+EVIDENCE_CAP = 16.0
+CONFIDENCE_HALF = 4.0
+MAX_CONFIDENCE = 0.95
+DIMENSIONS = ("formality_level", "technical_depth")
+EVIDENCE_CHARS = 80
+
+BUCKETS: tuple[tuple[int, int, str], ...] = ((0, 5, "night"), (5, 12, "morning"), (12, 18, "afternoon"),
+                                             (18, 23, "evening"), (23, 24, "night"))
+"""Local time of day, ``[start, end)`` hours: night 23:00–04:59, morning 05:00–11:59, afternoon 12:00–17:59,
+evening 18:00–22:59."""
+
 
 def time_of_day(hour: int) -> str:
-    if 5 <= hour < 12:
-        return "morning"
-    if 12 <= hour < 18:
-        return "afternoon"
-    if 18 <= hour < 23:
-        return "evening"
-    return "night"
+    """The bucket of a local hour (0–23); ``ValueError`` for anything else."""
+    if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+        raise ValueError(f"hour must be an integer 0-23, got {hour!r}")
+    return next(name for start, end, name in BUCKETS if start <= hour < end)
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """One dimension after a message: ``value`` 0–1, ``evidence`` (messages' worth), ``confidence`` 0–1."""
+
+    value: float
+    evidence: float
+    confidence: float
+
+
+def evidence_of_confidence(confidence: float | None) -> float:
+    """The evidence count a stored confidence stands for (the inverse of :func:`confidence_of`)."""
+    if confidence is None or confidence <= 0.0:
+        return 0.0
+    c = min(confidence, MAX_CONFIDENCE)
+    return round(CONFIDENCE_HALF * c / (1.0 - c), 2)  # undo the stored confidence's 4-digit rounding
+
+
+def confidence_of(evidence: float) -> float:
+    return min(MAX_CONFIDENCE, evidence / (evidence + CONFIDENCE_HALF))
+
+
+def learn(value: float | None, confidence: float | None, observed: float, weight: float = 1.0) -> Estimate:
+    """The update rule in the module docstring: ``value``/``confidence`` as stored (``None``: nothing learned yet)."""
+    n = evidence_of_confidence(confidence) if value is not None else 0.0
+    v = PRIOR_VALUE if value is None else float(value)
+    alpha = weight / (PRIOR_WEIGHT + min(n, EVIDENCE_CAP) + weight)
+    new_n = n + weight
+    return Estimate(round(v + alpha * (observed - v), 4), round(new_n, 3), round(confidence_of(new_n), 4))
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class ContextTracker:
     name: ClassVar[str] = "context"
-    requires: ClassVar[frozenset[str]] = frozenset({"normalized"})
+    requires: ClassVar[frozenset[str]] = frozenset({"normalized", "profile"})
     provides: ClassVar[frozenset[str]] = frozenset({"context"})
-    model_version: str | None = None
+    model_version: str | None = TRACKER_VERSION
+
+    clock: Callable[[], datetime] = staticmethod(datetime.now)
+    """Local time source (a test pins it on an instance)."""
 
     def load(self, store: ModelRegistry) -> None:
-        """Nothing to load yet: the markers need no model."""
+        """Nothing to load: the estimates are rules and the slang lexicon loads on first use."""
 
     def run(self, turn: TurnContext) -> ContextUpdate:
-        text = turn.message.text
-        hour = datetime.now().hour
-        markers = {"message_chars": len(text), "message_words": len(text.split()), "local_hour": hour,
-                   "time_of_day": time_of_day(hour)}
-        update = {"key": "active_time_of_day", "value": time_of_day(hour), "confidence": MARKER_CONFIDENCE}
-        return ContextUpdate((), None, markers, None, None, (update,), CONTEXT_NOTE)
+        text = turn.message.original
+        hour = self.clock().hour
+        formality = register.formality(text)
+        depth = register.technical_depth(text)
+        slang = detect_slang(text)
+        markers: dict[str, Any] = {"message_chars": len(text), "message_words": len(text.split()), "local_hour": hour,
+                                   "time_of_day": time_of_day(hour), "mood": None}
+        profile = turn.profile
+        dims = getattr(profile, "dimensions", {}) or {}
+        confs = getattr(profile, "confidence", {}) or {}
+        known_slang = getattr(profile, "slang", {}) or {}
+        updates: list[dict[str, Any] | PreferenceUpdate] = [
+            {"key": "active_time_of_day", "value": time_of_day(hour), "confidence": MARKER_CONFIDENCE}]
+        evidence = text[:EVIDENCE_CHARS]
+        for key, observed in zip(DIMENSIONS, (formality, depth), strict=True):
+            old = _number(dims.get(key))
+            est = learn(old, confs.get(key) if old is not None else None, observed)
+            updates.append(PreferenceUpdate(key, old, est.value, evidence, turn.message_id, est.confidence, TRACKER_VERSION))
+        for span in slang:
+            example = text[max(0, span.start - 30): span.end + 30]
+            updates.append(PreferenceUpdate(SLANG_PREFIX + span.term, known_slang.get(span.term), span.gloss, example,
+                                            turn.message_id, span.confidence, TRACKER_VERSION))
+        return ContextUpdate(slang, None, markers, formality, depth, tuple(updates), CONTEXT_NOTE)
 
     def fallback(self, turn: TurnContext, reason: str) -> ContextUpdate:
         """Learning nothing is better than learning wrong: an empty update, nothing queued."""

@@ -72,16 +72,16 @@ def populate() -> None:
     """The one place the built-in importers are registered (spaCy's ``register_factories()`` pattern).
 
     Each module of this package keeps a ``BY_SOURCE`` map (the manifest's importer name → a function of the
-    source's files); the guard and context importers arrive with their issues.
+    source's files).
     """
     global _populated
     with _populate_lock:
         if _populated:
             return
         _populated = True
-        from penny_slm.training.importers import guard, research
+        from penny_slm.training.importers import context, guard, research
 
-        for name, fn in {**research.BY_SOURCE, **guard.BY_SOURCE}.items():
+        for name, fn in {**research.BY_SOURCE, **guard.BY_SOURCE, **context.BY_SOURCE}.items():
             IMPORTERS.register(name)(_files_only(fn))
         IMPORTERS.register("model-spec")(_files_only(_model_spec))
 
