@@ -124,8 +124,11 @@ def module_states(layer: Any, llm_label: str) -> list[ModuleState]:
     states.append(ModuleState("search", None if search else type(layer.research_provider).__name__, search or ""))
     context = layer.modules.get("context")
     if context is not None:
-        states.append(ModuleState("context", context.model_version,
-                                  "heads not built: records message length, local hour and the research topic"))
+        from penny_slm.pipeline.modules.context import TRACKER_VERSION
+
+        heads = context.model_version if context.model_version != TRACKER_VERSION else None
+        states.append(ModuleState("context", heads, "heads not built: formality, technical depth and slang by rules "
+                                  f"({TRACKER_VERSION}), plus message length, local hour and the research topic"))
     guard = layer.guard
     if guard is not None:
         states.append(ModuleState("guard", f"rules + tone head {guard.model_version}"

@@ -243,7 +243,6 @@ def test_bench_times_one_drift_check_per_turn_with_the_tone_head(models_env: Pat
     row = bench._worker("drift", 1, 40, None)
     assert row["tone_head"] and row["model_version"] and row["turns_per_check"] == 1 and row["n"] == 40
     assert 0 < row["check_ms"]["p50"] < 200  # the framework's budget; the target (20 ms) is measured in the docs
-    assert not row["torch_imported"]
 
 
 def test_two_channels_firing_on_one_turn_raise_two_alerts() -> None:

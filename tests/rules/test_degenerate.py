@@ -140,7 +140,8 @@ def _best_of(fn: object, text: str, repeats: int = 3) -> float:
 @pytest.mark.parametrize("unit", [LOOP, "the answer is that " * 40 + "done. ",
                                   "Step one is to read. Step two is to write. The plan, the plan, the plan works. "])
 def test_detection_is_linear(unit: str) -> None:
-    """Doubling the text at most roughly doubles the time (ratio below 3; quadratic gives 4)."""
+    """Eight times the text takes at most about eight times as long: the bound is 24 (quadratic gives 64), loose
+    enough for a machine busy with other work (a 2x step with a bound of 3 failed at 3.4 under load)."""
     def text(n: int) -> str:
         return (unit * (n // len(unit) + 1))[:n]
 
@@ -148,6 +149,6 @@ def test_detection_is_linear(unit: str) -> None:
         detect(t, PERSONA)
         prompt_echo(t, PROMPT)
 
-    small, large = text(20_000), text(40_000)
+    small, large = text(10_000), text(80_000)
     _best_of(check, small, 1)
-    assert _best_of(check, large) / _best_of(check, small) < 3
+    assert _best_of(check, large) / _best_of(check, small, 5) < 24
