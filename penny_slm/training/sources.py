@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from penny_slm.errors import DataSourceError
+from penny_slm.pipeline.model_registry import sha256_file
 
 TASKS = ("research", "guard", "mood", "formality", "depth", "slang", "attachment")
 """What a source can feed: the research classifier, the guard's tone stage, and the context tracker's heads."""
@@ -320,14 +321,6 @@ def _spec_key(source: Source) -> str:
     """Changes whenever the manifest pins different files, so an old stamp never vouches for new pins."""
     spec = [[f.path, f.sha256, f.size] for f in source.files] + [[t.prefix, t.count, t.digest] for t in source.trees]
     return hashlib.sha256(json.dumps(spec).encode()).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tree_digest(shas: dict[str, str]) -> str:

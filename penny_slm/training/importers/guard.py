@@ -132,20 +132,18 @@ def darkbench(files: dict[str, Path]) -> list[Response]:
 
 
 # --------------------------------------------------------------------------- FastChat
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    """The objects of a FastChat JSONL file (question and answer files alike), blank lines skipped."""
+    return [json.loads(line) for line in _read(path).splitlines() if line.strip()]
+
+
 def _mtbench(files: dict[str, Path]) -> list[Response]:
-    qs = {}
-    for line in _read(files["fastchat/llm_judge/data/mt_bench/question.jsonl"]).splitlines():
-        if line.strip():
-            q = json.loads(line)
-            qs[q["question_id"]] = q
+    qs = {q["question_id"]: q for q in _jsonl(files["fastchat/llm_judge/data/mt_bench/question.jsonl"])}
     rows = []
     for path in sorted(files):
         if "/model_answer/" not in path or not path.endswith(".jsonl") or path.endswith("/alpaca-13b.jsonl"):
             continue
-        for line in _read(files[path]).splitlines():
-            if not line.strip():
-                continue
-            d = json.loads(line)
+        for d in _jsonl(files[path]):
             q = qs.get(d["question_id"], {})
             for c in d["choices"]:
                 for k, turn in enumerate(c["turns"]):
@@ -165,19 +163,12 @@ def fastchat_2024_mtbench(files: dict[str, Path]) -> list[Response]:
 
 
 def fastchat_2023_vicunabench(files: dict[str, Path]) -> list[Response]:
-    qs = {}
-    for line in _read(files["fastchat/eval/table/question.jsonl"]).splitlines():
-        if line.strip():
-            q = json.loads(line)
-            qs[q["question_id"]] = q
+    qs = {q["question_id"]: q for q in _jsonl(files["fastchat/eval/table/question.jsonl"])}
     rows = []
     for path in sorted(files):
         if "/answer/" not in path or not path.endswith(".jsonl") or "alpaca-13b" in path:
             continue
-        for line in _read(files[path]).splitlines():
-            if not line.strip():
-                continue
-            d = json.loads(line)
+        for d in _jsonl(files[path]):
             q = qs.get(d["question_id"], {})
             rows.append({"text": d.get("text") or "", "context": _ctx(q.get("text")),
                          "meta": {"file": path, "model": d.get("model_id"), "question_id": d["question_id"],
