@@ -56,25 +56,34 @@ demo's replies; its full build takes 107 s from the packaged data, so the first 
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """One artifact of the plan. ``active``: its active version (None: missing, it will be built)."""
+    """One artifact of the plan. ``active``: its active version (None: missing, it will be built).
+    ``replaces_quick``: the active version is a quick build and this is a full one, so it will be built too."""
 
     name: str
     seconds: float
     source: str
     active: str | None
+    replaces_quick: bool = False
+
+    @property
+    def will_build(self) -> bool:
+        """Certain to be built (missing, or a quick head that a full build replaces)."""
+        return self.active is None or self.replaces_quick
 
 
 def estimate(registry: ModelRegistry, name: str, *, quick: bool = False) -> Estimate:
     """``name``'s estimate: its own last recorded build time of the same kind (quick or full), else the table."""
     active = registry.active_version(name)
-    for manifest in reversed(registry.list_versions(name)):
+    versions = registry.list_versions(name)
+    replaces_quick = not quick and any(m.version == active and m.details.get(QUICK) for m in versions)
+    for manifest in reversed(versions):
         recorded = manifest.details.get(BUILD_SECONDS)
         if bool(manifest.details.get(QUICK)) == quick and isinstance(recorded, int | float) and recorded > 0:
-            return Estimate(name, float(recorded), f"your build of {manifest.version}", active)
+            return Estimate(name, float(recorded), f"your build of {manifest.version}", active, replaces_quick)
     row = (QUICK_TABLE if quick else TABLE).get(name)
     if row is None:
-        return Estimate(name, 0.0, "no estimate (not in the table, never built here)", active)
-    return Estimate(name, row.seconds, "table", active)
+        return Estimate(name, 0.0, "no estimate (not in the table, never built here)", active, replaces_quick)
+    return Estimate(name, row.seconds, "table", active, replaces_quick)
 
 
 def clock(seconds: float) -> str:
@@ -99,18 +108,19 @@ class BuildPlan:
         return cls([estimate(registry, name, quick=name in quick) for name in names])
 
     def missing_seconds(self, start: int = 0) -> float:
-        return sum(e.seconds for e in self.estimates[start:] if e.active is None)
+        return sum(e.seconds for e in self.estimates[start:] if e.will_build)
 
     def rebuild_seconds(self, start: int = 0) -> float:
-        return sum(e.seconds for e in self.estimates[start:] if e.active is not None)
+        return sum(e.seconds for e in self.estimates[start:] if not e.will_build)
 
     def lines(self) -> list[str]:
         """The plan printed before the build starts."""
         out = ["plan (estimates for this machine; 'table' = the README's measured times on a 2-core machine):"]
         for e in self.estimates:
-            state = "missing: build" if e.active is None else f"{e.active} active: rebuilt only if data or settings changed"
+            state = ("missing: build" if e.active is None else f"quick {e.active} active: a full build replaces it"
+                     if e.replaces_quick else f"{e.active} active: rebuilt only if data or settings changed")
             out.append(f"  {e.name:<13} ~{clock(e.seconds):>6}  {state}  [{e.source}]")
-        total = f"total ~{clock(self.missing_seconds())} for the {sum(e.active is None for e in self.estimates)} missing"
+        total = f"total ~{clock(self.missing_seconds())} for the {sum(e.will_build for e in self.estimates)} to build"
         if self.rebuild_seconds():
             total += f"; up to ~{clock(self.rebuild_seconds())} more if the built ones must be rebuilt"
         return [*out, total]

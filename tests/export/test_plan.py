@@ -46,7 +46,7 @@ def test_the_plan_totals_what_is_missing_and_the_running_total_counts_down(tmp_p
     plan = BuildPlan.of(registry, ("research", "tone", "rewriter"))
     lines = plan.lines()
     missing = TABLE["tone"].seconds + TABLE["rewriter"].seconds
-    assert lines[-1] == f"total ~{clock(missing)} for the 2 missing; up to ~{clock(400)} more if the built ones must be rebuilt"
+    assert lines[-1] == f"total ~{clock(missing)} for the 2 to build; up to ~{clock(400)} more if the built ones must be rebuilt"
     assert "research" in lines[1] and "v1 active" in lines[1] and "[your build of v1]" in lines[1]
     assert "tone" in lines[2] and "missing: build" in lines[2] and "[table]" in lines[2]
     now = [1000.0]
@@ -76,10 +76,13 @@ def test_quick_and_full_builds_are_estimated_apart(tmp_path: Path) -> None:
     (staging / "model.onnx").write_bytes(b"weights")
     registry.register_version(staging, {"name": "research", "build_key": "q", "data_hash": "", "metrics": {"test": {"accuracy": 1.0}},
                                         "gate_metrics": ("accuracy",), "details": {BUILD_SECONDS: 81.0, QUICK: True}}, force=True)
-    assert estimate(registry, "research") == Estimate("research", TABLE["research"].seconds, "table", "v1")
+    assert estimate(registry, "research") == Estimate("research", TABLE["research"].seconds, "table", "v1", replaces_quick=True)
     assert estimate(registry, "research", quick=True) == Estimate("research", 81.0, "your build of v1", "v1")
     plan = BuildPlan.of(registry, ("research", "tone"), quick=("research",))
     assert [e.seconds for e in plan.estimates] == [81.0, TABLE["tone"].seconds]
+    full = BuildPlan.of(registry, ("research",))  # the quick head counts as to be built, not as up to date
+    assert "quick v1 active: a full build replaces it" in full.lines()[1]
+    assert full.lines()[-1] == f"total ~{clock(TABLE['research'].seconds)} for the 1 to build"
 
 
 def test_quick_builds_are_encoder_heads_with_a_measured_table_row() -> None:
