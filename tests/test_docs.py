@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -138,3 +139,26 @@ def test_every_public_name_has_its_own_docstring() -> None:
         if not (doc or "").strip():
             missing.append(name)
     assert not missing, sorted(missing)
+
+
+DATA_FILES = ROOT / "penny_slm" / "training" / "data"
+COUNT_ROW = re.compile(r"^\| `([^`]+\.jsonl?)` \| ([\d,]+) \|", re.M)
+
+
+def _rows(path: Path) -> int:
+    """Non-empty lines of a JSONL file; entries of a JSON list."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return len(json.loads(text))
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def test_data_md_states_the_row_count_of_every_committed_data_file() -> None:
+    """DATA.md's table of row counts is hand-written (readable on GitHub too); this keeps it equal to the files."""
+    stated = {path: int(rows.replace(",", "")) for path, rows in COUNT_ROW.findall((DOCS / "DATA.md").read_text(encoding="utf-8"))}
+    packaged = {str(p.relative_to(ROOT)) for p in DATA_FILES.rglob("*.json*") if p.name != "sources.json"}
+    assert packaged, "no packaged data files found"
+    missing = sorted(packaged - set(stated))
+    assert not missing, f"add to the row-count table of docs/DATA.md: {missing}"
+    wrong = {path: (rows, _rows(ROOT / path)) for path, rows in stated.items() if _rows(ROOT / path) != rows}
+    assert not wrong, f"docs/DATA.md states (stated, actual): {wrong}"
