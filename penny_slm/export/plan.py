@@ -82,12 +82,15 @@ class BuildPlan:
 
     @classmethod
     def of(cls, registry: ModelRegistry, names: tuple[str, ...]) -> BuildPlan:
+        """The plan for building ``names``: one estimate each."""
         return cls([estimate(registry, name) for name in names])
 
     def missing_seconds(self, start: int = 0) -> float:
+        """Estimated seconds for the artifacts from ``start`` on that have no active version yet."""
         return sum(e.seconds for e in self.estimates[start:] if e.active is None)
 
     def rebuild_seconds(self, start: int = 0) -> float:
+        """Estimated seconds for the artifacts from ``start`` on that already have an active version."""
         return sum(e.seconds for e in self.estimates[start:] if e.active is not None)
 
     def lines(self) -> list[str]:
@@ -102,6 +105,7 @@ class BuildPlan:
         return [*out, total]
 
     def start(self) -> None:
+        """Start the clock for the running totals."""
         self.started = time.perf_counter()
 
     def finished(self, name: str, seconds: float, skipped: bool) -> str:
