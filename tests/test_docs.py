@@ -3,6 +3,7 @@ repository points outside it. (scripts/test.sh also builds the site with ``mkdoc
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
 import json
@@ -139,6 +140,33 @@ def test_every_public_name_has_its_own_docstring() -> None:
         if not (doc or "").strip():
             missing.append(name)
     assert not missing, sorted(missing)
+
+
+def _public_without_docstring(path: Path) -> list[str]:
+    """The module, its public classes and functions, and the public methods of those classes that have no docstring
+    of their own (read from the source, so no optional dependency is imported; dunders and dataclass-made methods
+    are not in it)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    where = str(path.relative_to(ROOT))
+    missing = [] if ast.get_docstring(tree) else [f"{where} (module)"]
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in tree.body:
+        if not isinstance(node, defs) or node.name.startswith("_"):
+            continue
+        members = [m for m in node.body if isinstance(m, defs) and not m.name.startswith("_")] if isinstance(node, ast.ClassDef) else []
+        for n, name in [(node, node.name), *((m, f"{node.name}.{m.name}") for m in members)]:
+            if not ast.get_docstring(n):
+                missing.append(f"{where}:{n.lineno} {name}")
+    return missing
+
+
+def test_every_public_module_class_function_and_method_has_a_docstring() -> None:
+    """Not only the API page's names: everything public in penny_slm (modules whose path has no ``_`` part)."""
+    files = [p for p in (ROOT / "penny_slm").rglob("*.py")
+             if not any(part.startswith("_") and part != "__init__.py" for part in p.relative_to(ROOT).parts)]
+    assert len(files) > 50
+    missing = [hit for path in sorted(files) for hit in _public_without_docstring(path)]
+    assert not missing, missing
 
 
 DATA_FILES = ROOT / "penny_slm" / "training" / "data"
