@@ -2,7 +2,7 @@
 
 Folder layout (written by ``export/causal.py``): ``model.onnx`` with ``past_key_values.*`` inputs,
 ``tokenizer.json``, ``chat_template.jinja`` (the model's own chat template) and ``config.json``.
-Measured (ml-stack.md): SmolLM2-135M int8 runs at 62–64 tokens/s in this loop, RSS ~0.4 GB.
+Speed and memory: docs/MEASUREMENTS.md (generative runtimes in the bench).
 """
 
 from __future__ import annotations
