@@ -1,7 +1,8 @@
 """Local causal LM on onnxruntime: greedy decoding with a KV cache, no torch at run time.
 
 Folder layout (written by ``export/causal.py``): ``model.onnx`` with ``past_key_values.*`` inputs,
-``tokenizer.json``, ``chat_template.jinja`` (the model's own chat template) and ``config.json``.
+``tokenizer.json``, the model's own chat template (``chat_template.jinja``, else the ``chat_template`` of
+``tokenizer_config.json``) and ``config.json``.
 Speed and memory: docs/MEASUREMENTS.md (generative runtimes in the bench).
 """
 
