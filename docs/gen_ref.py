@@ -5,10 +5,9 @@ A page asks for a part with a marker line; the hook replaces it when the site is
 - ``<!-- generated: config -->``: every key of ``slm_config.json`` (the dataclasses in
   ``penny_slm/config.py``, the modules' and adapters' ``__init__`` arguments), with type, default, allowed range;
 - ``<!-- generated: cli -->``: the help of every ``penny-slm`` command, from ``penny_slm.cli.build_parser``;
-- ``<!-- generated: data-files -->``: the rows of each committed data file, counted now;
 - ``<!-- generated: sources -->``: every public source in ``sources.json``: licence, task and role, importer.
 
-Run ``python docs/gen_ref.py config|cli|data-files|sources`` to print one part.
+Run ``python docs/gen_ref.py config|cli|sources`` to print one part.
 """
 
 from __future__ import annotations
@@ -161,14 +160,6 @@ def cli_reference() -> str:
 DATA = ROOT / "penny_slm" / "training" / "data"
 
 
-def data_files() -> str:
-    out = ["| file | rows |", "|---|---|"]
-    for path in sorted(DATA.glob("*.jsonl")):
-        rows = sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
-        out.append(f"| `penny_slm/training/data/{path.name}` | {rows:,} |")
-    return "\n".join(out) + "\n"
-
-
 def sources() -> str:
     manifest = json.loads((DATA / "sources.json").read_text(encoding="utf-8"))
     out = ["| source | licence | feeds (task: role) | importer |", "|---|---|---|---|"]
@@ -179,7 +170,7 @@ def sources() -> str:
     return "\n".join(out) + "\n"
 
 
-PARTS = {"config": config_reference, "cli": cli_reference, "data-files": data_files, "sources": sources}
+PARTS = {"config": config_reference, "cli": cli_reference, "sources": sources}
 
 
 def on_page_markdown(markdown: str, **_kwargs: Any) -> str:

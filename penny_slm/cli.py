@@ -51,6 +51,7 @@ def _print_json(obj: Any) -> None:
 
 
 def cmd_models(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Build, list or roll back the models in the registry."""
     registry = _registry(cfg)
     if args.models_command == "build":
         return _build(args, registry)
@@ -131,6 +132,7 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
 
 
 def cmd_classify(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Print the research classifier's answer for one message as JSON."""
     _print_json(_classifier(cfg, args.threshold).predict(args.text).to_dict())
     return 0
 
@@ -145,6 +147,8 @@ def _guard(cfg: SLMConfig, persona_path: str | None) -> Any:
 
 
 def cmd_rewrite(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Rewrite one response, as given, with the rewriter as the guard runs it (tone flags wired); print it with its
+    timings."""
     from penny_slm.config import load_persona
     from penny_slm.pipeline.modules.guard import PersonalityGuard
 
@@ -162,11 +166,13 @@ def cmd_rewrite(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
 
 def cmd_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Print the guard's full result for one response as JSON."""
     _print_json(_guard(cfg, args.persona).predict(args.text).to_dict())
     return 0
 
 
 def cmd_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Print the context step's ``ContextUpdate`` for one message as JSON (learned against an empty profile)."""
     from penny_slm.pipeline.modules.base import TurnContext
     from penny_slm.pipeline.modules.context import ContextTracker
 
@@ -183,6 +189,7 @@ def _eval_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Measure a built model (or the context rules, or the drift monitor) on a data file and print the report."""
     if args.eval_command == "context":
         return _eval_context(args, cfg)
     if args.eval_command == "guard":
@@ -286,6 +293,7 @@ def cmd_drift(args: argparse.Namespace, cfg: SLMConfig) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    """Time every module, the generative models and the whole layer, and print (or save) the figures."""
     from penny_slm.pipeline.bench import run_bench
 
     result = run_bench(cfg, n=args.n, config_path=args.config)
@@ -620,6 +628,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``penny-slm`` parser with every command (the docs' command-line reference is generated from it)."""
     parser = _Parser(prog="penny-slm", description="Small local models around Penny's main LLM: build, run, evaluate and inspect them.")
     parser.add_argument("--config", help="slm_config.json overriding the packaged defaults (or $PENNY_SLM_CONFIG)")
     parser.add_argument("--models-dir", help="artifact folder (default: runtime.models_dir, or $PENNY_SLM_MODELS)")
@@ -782,6 +791,8 @@ COMMANDS = {"models": cmd_models, "classify": cmd_classify, "guard": cmd_guard, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``penny-slm`` with ``argv``; returns the exit code (2, with one ``penny-slm: error:`` line, for a
+    ``PennySLMError``, a missing extra or an unreadable path)."""
     args = build_parser().parse_args(argv)
     if args.command == "models" and args.models_command == "build":
         if args.quick and args.approach:

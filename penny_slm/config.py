@@ -46,6 +46,7 @@ class ModuleEntry:
 
 @dataclass(frozen=True, slots=True)
 class OrchestrationConfig:
+    """The ``orchestration`` section: how many module calls run at once and the time budget of a whole turn."""
     max_parallel_tasks: int = 3
     total_timeout: float = 30.0
     """Bounds everything Penny waits for in one turn: modules, profile read, search, main LLM, guard
@@ -55,6 +56,7 @@ class OrchestrationConfig:
 
 @dataclass(frozen=True, slots=True)
 class ResourceConfig:
+    """The ``resource_management`` section: memory, threads and GPU use of the local generative models."""
     max_memory_mb: int = 8192  # loaded local generative models are unloaded (least recently used first) above this
     cpu_threads: int = 2  # threads per local generative model (main LLM, rewriter)
     gpu_enabled: bool = True  # false: only the CPU execution provider is used, whatever runtime.execution_providers lists
@@ -118,6 +120,7 @@ class LearningConfig:
 
 @dataclass(frozen=True, slots=True)
 class SLMConfig:
+    """The whole ``slm_config.json``, validated: what :func:`load_config` returns and every part of the layer reads."""
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Modules by block name (the framework's four, plus any a third party registers): see :class:`ModuleEntry`."""
     orchestration: OrchestrationConfig = field(default_factory=OrchestrationConfig)
@@ -321,6 +324,7 @@ def load_config(path: str | Path | None = None) -> SLMConfig:
 
 @dataclass(frozen=True, slots=True)
 class BannedPhrases:
+    """Persona phrases the coffee rule bans on top of its built-in lexicon (the prompt names them too)."""
     coffee_reference: tuple[str, ...] = ()
 
 

@@ -109,6 +109,7 @@ class ModuleState:
     instead: str = ""
 
     def line(self) -> str:
+        """The header line for this module: its model, or what runs instead when it has none."""
         return f"  {self.name:<10} {self.model}" if self.model else f"  {self.name:<10} no model: {self.instead}"
 
 

@@ -311,6 +311,7 @@ class PendingEntry(_ToDict):
     evidence: str
 
     def line(self) -> str:
+        """One line for ``profile pending``: id, key, old and new value, state with its deadline, and why."""
         when = f"expires {self.expires[:16]}" if self.state == "awaiting_approval" and self.expires else (
             f"applies after {self.not_before[:16]}" if self.state == "deferred" and self.not_before else self.state)
         old = "" if self.old is None else f"{_show(self.old)} -> "

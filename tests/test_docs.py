@@ -3,8 +3,10 @@ repository points outside it. (scripts/test.sh also builds the site with ``mkdoc
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -105,12 +107,13 @@ def test_generated_cli_reference_has_every_command() -> None:
 
 
 # Built from pieces so that this file does not match itself.
-OUTSIDE = ("../" + "shared", "/" + "work/", "DESIGN" + ".md", "STYLE" + ".md", "FRAMEWORK" + ".md")
+OUTSIDE = ("../" + "shared", "/" + "work/", "DESIGN" + ".md", "STYLE" + ".md", "FRAMEWORK" + ".md", "ml-stack" + ".md")
 CHECKED = ("penny_slm", "tests", "docs", "scripts", "config", ".ci")
 
 
 def test_nothing_in_the_repository_points_outside_it() -> None:
-    files = [ROOT / "README.md", ROOT / "pyproject.toml", ROOT / "mkdocs.yml"]
+    # every top-level file but .git (in a git worktree it is a file that names the main checkout)
+    files = [p for p in ROOT.iterdir() if p.is_file() and p.name != ".git"]
     files += [p for top in CHECKED for p in (ROOT / top).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
     hits = []
     for path in files:
@@ -138,3 +141,53 @@ def test_every_public_name_has_its_own_docstring() -> None:
         if not (doc or "").strip():
             missing.append(name)
     assert not missing, sorted(missing)
+
+
+def _public_without_docstring(path: Path) -> list[str]:
+    """The module, its public classes and functions, and the public methods of those classes that have no docstring
+    of their own (read from the source, so no optional dependency is imported; dunders and dataclass-made methods
+    are not in it)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    where = str(path.relative_to(ROOT))
+    missing = [] if ast.get_docstring(tree) else [f"{where} (module)"]
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    for node in tree.body:
+        if not isinstance(node, defs) or node.name.startswith("_"):
+            continue
+        members = [m for m in node.body if isinstance(m, defs) and not m.name.startswith("_")] if isinstance(node, ast.ClassDef) else []
+        for n, name in [(node, node.name), *((m, f"{node.name}.{m.name}") for m in members)]:
+            if not ast.get_docstring(n):
+                missing.append(f"{where}:{n.lineno} {name}")
+    return missing
+
+
+def test_every_public_module_class_function_and_method_has_a_docstring() -> None:
+    """Not only the API page's names: everything public in penny_slm (modules whose path has no ``_`` part)."""
+    files = [p for p in (ROOT / "penny_slm").rglob("*.py")
+             if not any(part.startswith("_") and part != "__init__.py" for part in p.relative_to(ROOT).parts)]
+    assert len(files) > 50
+    missing = [hit for path in sorted(files) for hit in _public_without_docstring(path)]
+    assert not missing, missing
+
+
+DATA_FILES = ROOT / "penny_slm" / "training" / "data"
+COUNT_ROW = re.compile(r"^\| `([^`]+\.jsonl?)` \| ([\d,]+) \|", re.M)
+
+
+def _rows(path: Path) -> int:
+    """Non-empty lines of a JSONL file; entries of a JSON list."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        return len(json.loads(text))
+    return sum(1 for line in text.splitlines() if line.strip())
+
+
+def test_data_md_states_the_row_count_of_every_committed_data_file() -> None:
+    """DATA.md's table of row counts is hand-written (readable on GitHub too); this keeps it equal to the files."""
+    stated = {path: int(rows.replace(",", "")) for path, rows in COUNT_ROW.findall((DOCS / "DATA.md").read_text(encoding="utf-8"))}
+    packaged = {str(p.relative_to(ROOT)) for p in DATA_FILES.rglob("*.json*") if p.name != "sources.json"}
+    assert packaged, "no packaged data files found"
+    missing = sorted(packaged - set(stated))
+    assert not missing, f"add to the row-count table of docs/DATA.md: {missing}"
+    wrong = {path: (rows, _rows(ROOT / path)) for path, rows in stated.items() if _rows(ROOT / path) != rows}
+    assert not wrong, f"docs/DATA.md states (stated, actual): {wrong}"

@@ -73,6 +73,7 @@ class Checksums:
         self._seen: dict[str, tuple[tuple[Any, ...], str, str]] = {}
 
     def state(self, name: str, version: str) -> tuple[str, str]:
+        """``("ok" | "mismatch", detail)`` for one stored version; its files are hashed again only when one changed."""
         folder = self.registry.root / name / version
         files = sorted(folder.iterdir()) if folder.is_dir() else []
         key = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files if p.is_file())
@@ -89,6 +90,7 @@ class Checksums:
 
 
 def provider(cfg: SLMConfig) -> str:
+    """The execution provider a model would run on here: the first configured one onnxruntime offers, else the CPU."""
     import onnxruntime
 
     available = set(onnxruntime.get_available_providers())
@@ -96,6 +98,7 @@ def provider(cfg: SLMConfig) -> str:
 
 
 def model_states(cfg: SLMConfig, registry: ModelRegistry, checksums: Checksums) -> list[ModelState]:
+    """One status row per known artifact: active version, checksum state, provider and whether the layer can load it."""
     slm = [str(e["artifact"]) for e in cfg.slm_models.values() if "artifact" in e]
     names = list(dict.fromkeys([*KNOWN_ARTIFACTS, *slm, *registry.names()]))
     runs_on = provider(cfg)
@@ -118,6 +121,7 @@ def _percentile(sorted_ms: list[float], q: float) -> float:
 
 
 def module_stats(store: PersonalityDB, limit: int = RECENT_RUNS) -> list[ModuleStats]:
+    """Outcome counts and latency percentiles per module over the most recent ``limit`` module runs."""
     m = store.ModuleRun
     rows = list(m.select(m.module, m.status, m.latency_ms, m.at).order_by(m.id.desc()).limit(limit))
     out = []
@@ -207,6 +211,7 @@ def acknowledge(store: PersonalityDB, controls: LearningControls, alert_id: int)
 
 
 def users(store: PersonalityDB) -> list[str]:
+    """Every user with a profile, newest first, for the page's user picker."""
     u = store.User
     return [r.user_id for r in u.select(u.user_id).order_by(u.created.desc(), u.user_id)]
 

@@ -59,6 +59,8 @@ SECURITY_HEADERS = (
 
 
 def is_loopback(host: str) -> bool:
+    """Whether a bind address or ``Host`` name is this machine only; a name other than ``localhost`` never counts, since it
+    may resolve anywhere."""
     if host == "localhost":
         return True
     try:
@@ -79,6 +81,8 @@ def check_bind(host: str, token: str | None) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Response:
+    """An HTTP reply as the app builds it, independent of the server that sends it (so the app is testable without
+    sockets)."""
     status: int
     body: bytes
     content_type: str = "application/json; charset=utf-8"
@@ -111,6 +115,8 @@ class DashboardApp:
 
     # -- entry -----------------------------------------------------------------------------------------------------
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes = b"") -> Response:
+        """Answer one request: Host and token checks, CSRF on state-changing POSTs, then the page, a JSON read or an
+        action."""
         url = urlsplit(target)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if self.allowed_hosts and headers.get("Host", "") not in self.allowed_hosts:
@@ -250,6 +256,7 @@ class DashboardServer(http.server.HTTPServer):
             app.allowed_hosts = frozenset(f"{h}:{self.port}" for h in ("127.0.0.1", "localhost", "[::1]"))
 
     def serve_in_thread(self) -> threading.Thread:
+        """Serve on a daemon thread (for tests and embedding) and return it."""
         thread = threading.Thread(target=self.serve_forever, name="penny-dashboard", daemon=True)
         thread.start()
         return thread

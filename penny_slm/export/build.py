@@ -55,6 +55,8 @@ def _eval_tone(model: Path, tokenizer: Path, temperature: float, rows: list[Any]
 
 @dataclass(frozen=True, slots=True)
 class ArtifactSpec:
+    """How one encoder artifact is built: its task, where its data comes from, how it is evaluated and which metrics gate
+    it."""
     task: Task
     data: Callable[[Path], TrainingData]
     evaluate: Evaluator
@@ -78,6 +80,8 @@ REAL_KEYS = ("accuracy", "category_accuracy", "false_positive_rate", "false_posi
 
 @dataclass(frozen=True, slots=True)
 class BuildSettings:
+    """The choices of one ``models build`` run; together with the data hash they decide whether a stored version is up to
+    date."""
     approaches: tuple[str, ...] = ("frozen", "finetune")
     epochs: int | None = None  # None: the artifact's own default (ArtifactSpec.epochs)
     seed: int = 13
@@ -85,9 +89,11 @@ class BuildSettings:
     data: Path = field(default_factory=data_dir)
 
     def epochs_for(self, spec: ArtifactSpec) -> int:
+        """The epochs to train ``spec`` for: ``--epochs`` if given, else the artifact's default."""
         return self.epochs if self.epochs is not None else spec.epochs
 
     def key(self, spec: ArtifactSpec, data_hash: str) -> str:
+        """The build key: a hash of everything that decides the result, so a build with the same key is not repeated."""
         payload = json.dumps({"format": BUILD_FORMAT, "task": spec.task.name, "data": data_hash,
                               "approaches": self.approaches, "epochs": self.epochs_for(spec), "seed": self.seed,
                               "limit_rows": self.limit_rows}, sort_keys=True)
@@ -96,6 +102,7 @@ class BuildSettings:
 
 @dataclass(frozen=True, slots=True)
 class BuildOutcome:
+    """What building one artifact produced (or found already built) and how long it took."""
     name: str
     manifest: Manifest
     skipped: bool
@@ -108,6 +115,7 @@ def _say(msg: str) -> None:
 
 def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings = BuildSettings(), *, force: bool = False,
                    log: Callable[[str], None] = _say) -> BuildOutcome:
+    """Build, export, verify, evaluate and register one artifact, unless a version with the same build key exists."""
     spec = SPECS[name]
     start = time.perf_counter()
     data = spec.data(settings.data)
@@ -208,4 +216,5 @@ def _quantize_or_keep_fp32(name: str, fp32: Path, out: Path, trained: TrainedMod
 
 def build_all(registry: ModelRegistry, settings: BuildSettings = BuildSettings(), *, force: bool = False,
               names: tuple[str, ...] = tuple(SPECS), log: Callable[[str], None] = _say) -> list[BuildOutcome]:
+    """Build the named artifacts in order (every encoder artifact by default)."""
     return [build_artifact(registry, name, settings, force=force, log=log) for name in names]

@@ -21,6 +21,7 @@ class MultiHeadOnnxConfig(BertOnnxConfig):  # type: ignore[misc]
 
     @property
     def outputs(self) -> dict[str, dict[int, str]]:
+        """One logits output per head, batch axis dynamic: the export's output names."""
         return {f"{name}_logits": {0: "batch_size"} for name in self._config.head_sizes}
 
 

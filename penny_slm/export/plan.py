@@ -108,9 +108,11 @@ class BuildPlan:
         return cls([estimate(registry, name, quick=name in quick) for name in names])
 
     def missing_seconds(self, start: int = 0) -> float:
+        """Estimated seconds for the artifacts from ``start`` on that will be built (missing, or a quick head)."""
         return sum(e.seconds for e in self.estimates[start:] if e.will_build)
 
     def rebuild_seconds(self, start: int = 0) -> float:
+        """Estimated seconds for the artifacts from ``start`` on that are rebuilt only if data or settings changed."""
         return sum(e.seconds for e in self.estimates[start:] if not e.will_build)
 
     def lines(self) -> list[str]:
@@ -126,6 +128,7 @@ class BuildPlan:
         return [*out, total]
 
     def start(self) -> None:
+        """Start the clock for the running totals."""
         self.started = time.perf_counter()
 
     def finished(self, name: str, seconds: float, skipped: bool) -> str:

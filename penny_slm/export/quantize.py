@@ -14,6 +14,7 @@ from optimum.onnxruntime.configuration import AutoQuantizationConfig
 
 @dataclass(frozen=True, slots=True)
 class QuantizationPreset:
+    """One int8 quantization recipe: static or dynamic, per channel or per tensor, and which nodes stay fp32."""
     name: str
     is_static: bool
     per_channel: bool
@@ -21,6 +22,7 @@ class QuantizationPreset:
     keep_fp32_ops: tuple[str, ...] = ()  # every node of these op types stays fp32
 
     def as_dict(self) -> dict[str, Any]:
+        """The preset as JSON, for the manifest."""
         return asdict(self)
 
 

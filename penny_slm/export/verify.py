@@ -28,6 +28,7 @@ INFORMATIONAL_AGREEMENT: dict[str, float] = {"category": 0.98}
 
 @dataclass(frozen=True, slots=True)
 class ParityReport:
+    """How far an exported graph agrees with the torch model, per head: the gate's inputs, stored in the manifest."""
     minimum: dict[str, float]
     agreement: dict[str, float]  # clear decisions (the gate for heads Penny acts on)
     overall: dict[str, float]  # every row
@@ -35,11 +36,13 @@ class ParityReport:
     n: int
 
     def as_dict(self) -> dict[str, object]:
+        """The report as JSON, for the manifest."""
         return {"minimum": self.minimum, "agreement": self.agreement, "overall": self.overall,
                 "max_abs_diff": self.max_abs_diff, "n": self.n, "clear_margin": CLEAR_MARGIN}
 
 
 def onnx_logits(onnx_path: Path, trained: TrainedModel, texts: list[str], max_length: int = 128) -> dict[str, np.ndarray]:
+    """Each head's logits from the ONNX graph at ``onnx_path`` for ``texts``, tokenized as the torch model was."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     out: dict[str, list[np.ndarray]] = {n.removesuffix("_logits"): [] for n in names}

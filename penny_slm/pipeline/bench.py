@@ -332,6 +332,8 @@ def _worker(module: str, threads: int, n: int, config_path: str | None) -> dict[
 
 
 def run_bench(cfg: SLMConfig, *, n: int = 300, config_path: str | None = None) -> dict[str, Any]:
+    """Every bench row as one JSON-ready dict: each worker at 1 and 2 threads, each in its own process; workers whose
+    model is not ready are left out, and the research and tone models must be built."""
     from penny_slm.pipeline.model_registry import ModelRegistry
 
     registry = ModelRegistry(cfg.models_dir())

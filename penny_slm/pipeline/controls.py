@@ -159,6 +159,7 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def iso(value: datetime | None) -> str | None:
+    """A stored timestamp as ISO 8601 in UTC (naive database values are read as UTC); None stays None."""
     stamp = aware(value)
     return None if stamp is None else stamp.isoformat()
 
@@ -185,6 +186,7 @@ class LearningPolicy:
 
     # -- dispatch --------------------------------------------------------------------------------------------------
     def apply(self, outbox_id: int, source: str, update: dict[str, Any]) -> None:
+        """Apply one queued update (``dimension``, ``slang``, ``decision``, ``rollback``, ``snapshot``) in the writer's transaction."""
         kind = update["kind"]
         s = self.store
         if kind == "decision":
@@ -224,6 +226,7 @@ class LearningPolicy:
 
     # -- dimensions ------------------------------------------------------------------------------------------------
     def judge_dimension(self, user: Any, key: str, old: Any, new: Any) -> Verdict:
+        """What the controls do with a change of one profile dimension: apply, clip, defer or hold for approval."""
         cfg = self.cfg
         if cfg is None:
             return Verdict("applied", new)
@@ -277,6 +280,7 @@ class LearningPolicy:
         self._route(outbox_id, source, user, update, "dimension", key, old, verdict, pending, note)
 
     def set_dimension(self, user: Any, key: str, value: Any, confidence: float) -> None:
+        """Write one dimension's new value and confidence and count the evidence (the verdict was already given)."""
         s = self.store
         dim, _ = s.ProfileDimension.get_or_create(user=user, key=key, defaults={"value": "null"})
         dim.value = json.dumps(value)
@@ -298,6 +302,8 @@ class LearningPolicy:
 
     # -- slang -----------------------------------------------------------------------------------------------------
     def judge_slang(self, user: Any, term: str, known: Any, adopt: bool) -> Verdict:
+        """What the controls do with a slang term: adopting it into Penny's voice waits for approval, and new terms beyond
+        ``learning.max_new_slang_per_day`` in 24 h are deferred."""
         if self.cfg is None:
             return Verdict("applied", None)
         if adopt and not (known is not None and known.adopted):
@@ -332,6 +338,7 @@ class LearningPolicy:
         self._route(outbox_id, source, user, update, "slang", SLANG_PREFIX + term, count, verdict, pending, note)
 
     def add_term(self, user: Any, term: str, update: dict[str, Any], adopt: bool = False) -> Any:
+        """Add a term to the user's lexicon, or count it again and fill in a gloss it lacked."""
         s = self.store
         row, created = s.SlangTerm.get_or_create(user=user, term=term, defaults={
             "gloss": update.get("gloss", ""), "example": update.get("example", ""), "first_seen": self.now()})
@@ -426,6 +433,7 @@ class LearningPolicy:
 
     # -- versions --------------------------------------------------------------------------------------------------
     def snapshot(self, user: Any) -> dict[str, Any]:
+        """The user's profile as stored now (dimensions, confidences, slang): what a profile version records."""
         s = self.store
         dims = list(s.ProfileDimension.select().where(s.ProfileDimension.user == user).order_by(s.ProfileDimension.key))
         terms = s.SlangTerm.select().where(s.SlangTerm.user == user).order_by(s.SlangTerm.term)
@@ -433,6 +441,7 @@ class LearningPolicy:
                 "slang": {t.term: {"gloss": t.gloss, "adopted": bool(t.adopted)} for t in terms}}
 
     def latest_version(self, user: Any) -> Any:
+        """The user's newest profile version row, or None before the first."""
         v = self.store.ProfileVersion
         return v.select().where(v.user == user).order_by(v.version.desc()).first()
 
@@ -509,6 +518,8 @@ class LearningControls:
 
     # -- kill switch -----------------------------------------------------------------------------------------------
     def status(self) -> ControlStatus:
+        """Whether safe mode is on and learning runs, and why: the database's kill switch, the config's, or
+        ``learning.enabled``."""
         on, row = self.sync.policy.kill_switch()
         safe = on or self.cfg.kill_switch
         return ControlStatus(safe, self.cfg.enabled and not safe, on, self.cfg.kill_switch, self.cfg.enabled,
@@ -545,6 +556,7 @@ class LearningControls:
         return int(p.select().where((p.user == user_id) & (p.state == state)).count())
 
     def versions(self, user_id: str) -> list[ProfileVersionInfo]:
+        """Every profile version of a user, oldest first, with its snapshot: what ``rollback`` can return to."""
         v = self.store.ProfileVersion
         rows = v.select().where(v.user == _user(user_id)).order_by(v.version)
         return [ProfileVersionInfo(r.version, iso(r.at) or "", r.note, read_snapshot(r.snapshot)) for r in rows]

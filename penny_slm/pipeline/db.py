@@ -39,6 +39,7 @@ Synchronous = Literal["normal", "full"]
 
 
 def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC: the one clock every stored timestamp uses."""
     return datetime.now(UTC)
 
 
@@ -275,6 +276,7 @@ class PersonalityDB:
         return self.write_transaction() if self.is_sqlite else _PgWriteLock(self.database)
 
     def migrate(self) -> None:
+        """Create the schema or bring an older database up to date, each migration once, in one transaction."""
         with self.database.atomic():
             if not self.database.table_exists("user"):
                 self.database.create_tables(self.first_schema)
@@ -302,6 +304,7 @@ class PersonalityDB:
         return bool(tables), None
 
     def close(self) -> None:
+        """Close the connection if it is open (safe to call twice)."""
         if not self.database.is_closed():
             self.database.close()
 

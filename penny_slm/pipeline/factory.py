@@ -36,18 +36,21 @@ class Registry:
         self._items: dict[str, type] = {}
 
     def register(self, name: str) -> Callable[[type], type]:
+        """A class decorator that adds the class under ``name`` (a later registration of the same name replaces it)."""
         def add(cls: type) -> type:
             self._items[name] = cls
             return cls
         return add
 
     def get(self, name: str) -> type:
+        """The class registered under ``name``; ``RegistryError`` lists the known names otherwise."""
         populate()
         if name not in self._items:
             raise RegistryError(f"unknown {self.kind} '{name}'; registered: {', '.join(sorted(self._items))}")
         return self._items[name]
 
     def names(self) -> list[str]:
+        """Every registered name, sorted (built-ins and entry points included)."""
         populate()
         return sorted(self._items)
 
@@ -152,6 +155,8 @@ def adapter_kwargs(name: str, entry: dict[str, Any]) -> tuple[type, dict[str, An
 
 @dataclass(frozen=True, slots=True)
 class SLMInfo:
+    """One configured model as ``list_available`` reports it: its adapter, whether it could run, and whether it is loaded.
+    """
     name: str
     adapter: str
     ready: bool  # local files present (endpoints: configured; reachability is checked on first call)
@@ -240,6 +245,7 @@ class SLMFactory:
         return idle
 
     def list_available(self) -> list[SLMInfo]:
+        """Every ``slm_models`` entry, checked without loading or contacting anything."""
         out = []
         for name, entry in sorted(self.entries.items()):
             if "artifact" in entry:

@@ -159,6 +159,9 @@ class SLMLayer:
     # -- one turn ----------------------------------------------------------------------------
     async def process(self, user_id: str, message: str, *, llm: LLMCall | None = None,
                       research: SearchCall | None = None) -> TurnResult:
+        """Run one turn for ``user_id``: the pre-LLM modules, search if needed, the main LLM (``llm``, else
+        ``runtime.main_llm``), the guard, then queue what was learned. Never raises for a module's timeout or error: the
+        module's fallback answers and its outcome says so."""
         if not isinstance(user_id, str) or not user_id.strip():
             raise InputError("user_id must be a non-empty string")
         if self.sync is None:

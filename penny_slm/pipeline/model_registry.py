@@ -25,6 +25,7 @@ GATE_TOLERANCE = 0.005
 
 
 def sha256_file(path: Path) -> str:
+    """The sha256 of a file, read in 1 MiB chunks (artifacts can be hundreds of MB)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -34,6 +35,7 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """What a stored version is: its files with their sha256, the build key and data hash, metrics and gate, parent."""
     name: str
     version: str
     created: str
@@ -46,10 +48,12 @@ class Manifest:
     details: dict[str, Any] = field(default_factory=dict)  # settings, heads, temperature, quantization, parity
 
     def to_json(self) -> str:
+        """The manifest as ``manifest.json`` stores it."""
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
     def from_file(cls, path: Path) -> Manifest:
+        """Read a ``manifest.json``."""
         data = json.loads(path.read_text(encoding="utf-8"))
         data["gate_metrics"] = tuple(data["gate_metrics"])
         return cls(**data)
@@ -63,6 +67,7 @@ class Artifact:
     manifest: Manifest
 
     def file(self, name: str) -> Path:
+        """The path of one file of this verified version."""
         return self.path / name
 
 
@@ -101,14 +106,17 @@ class ModelRegistry:
 
     # -- reads -----------------------------------------------------------------------------
     def list_versions(self, name: str) -> list[Manifest]:
+        """Every stored version of ``name``, oldest first."""
         folder = self.root / name
         manifests = [Manifest.from_file(p) for p in folder.glob("*/manifest.json")] if folder.is_dir() else []
         return sorted(manifests, key=lambda m: (m.created, m.version))
 
     def names(self) -> list[str]:
+        """Every artifact name with at least one stored version."""
         return sorted({p.parent.parent.name for p in self.root.glob("*/*/manifest.json")})
 
     def active_version(self, name: str) -> str | None:
+        """The active version of ``name``, or None if none is active."""
         version = self._active().get(name, {}).get("version")
         return str(version) if version else None
 
@@ -130,6 +138,7 @@ class ModelRegistry:
         )
 
     def get_active_version(self, name: str) -> Manifest:
+        """The active version's manifest; ``ModelNotFoundError`` with the build command if there is none."""
         version = self.active_version(name)
         if version is None:
             raise ModelNotFoundError(
@@ -162,6 +171,7 @@ class ModelRegistry:
 
     # -- writes ----------------------------------------------------------------------------
     def next_version(self, name: str) -> str:
+        """The name the next stored version of ``name`` gets (``v1``, ``v2``, ...)."""
         numbers = [int(m.version[1:]) for m in self.list_versions(name) if m.version[1:].isdigit()]
         return f"v{max(numbers, default=0) + 1}"
 

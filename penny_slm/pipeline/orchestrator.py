@@ -49,6 +49,7 @@ another thread (a callable that always hangs would otherwise grow the process wi
 
 @dataclass(frozen=True, slots=True)
 class SLMTask:
+    """One module call to run under a deadline, with the fallback that answers if it times out or fails."""
     module: str
     run: Callable[[], Any]
     timeout_s: float
@@ -158,6 +159,8 @@ class Workers:
 
 
 class SLMOrchestrator:
+    """Runs a turn's module calls in parallel on worker threads, within their own and the turn's deadlines, and falls back
+    per module."""
     def __init__(self, cfg: SLMConfig) -> None:
         self.cfg = cfg
         self.max_parallel = cfg.orchestration.max_parallel_tasks

@@ -23,6 +23,7 @@ EMPTY_NOTICE = "A live search found nothing for this question. Your knowledge ma
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
+    """One search result as the prompt shows it."""
     title: str
     snippet: str
     url: str
@@ -39,15 +40,22 @@ class ResearchNotes:
 
     @property
     def sources(self) -> tuple[str, ...]:
+        """The addresses of the hits, in order."""
         return tuple(h.url for h in self.hits)
 
 
 class ResearchProvider(Protocol):
-    def search(self, query: str, deadline_s: float) -> ResearchNotes: ...
+    """Where the layer gets live search results for a message that needs them."""
+    def search(self, query: str, deadline_s: float) -> ResearchNotes:
+        """Search for ``query`` within ``deadline_s`` seconds."""
+        ...
 
 
 class NoResearchProvider:
+    """The provider when no search service is configured: it searches nothing and tells the LLM its knowledge may be out of
+    date."""
     def search(self, query: str, deadline_s: float) -> ResearchNotes:
+        """No search: only the notice that the LLM's knowledge may be stale."""
         return ResearchNotes(notice=STALE_NOTICE)
 
 
@@ -59,6 +67,8 @@ class SearxngProvider:
         self.max_results = max_results
 
     def search(self, query: str, deadline_s: float) -> ResearchNotes:
+        """Query the SearXNG JSON API; ``EndpointError`` when it fails or answers malformed JSON.
+        """
         url = f"{self.base_url}/search?{urllib.parse.urlencode({'q': query, 'format': 'json'})}"
         try:
             with urllib.request.urlopen(url, timeout=deadline_s) as response:

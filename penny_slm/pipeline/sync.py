@@ -114,6 +114,7 @@ def _has_type(value: object, kind_of: str, required: bool) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
+    """The receipt for a queued update: once returned, the update is durable and will be applied once."""
     outbox_id: int
     idempotency_key: str
     duplicate: bool  # True: this key was queued before; nothing new was added
@@ -139,6 +140,8 @@ TRANSIENT = (pw.OperationalError, pw.InterfaceError)
 
 
 class ContextSyncManager:
+    """The only writer of the profile database: a durable outbox, idempotency keys and one ordered writer thread that
+    applies each update through the learning controls."""
     def __init__(self, store: PersonalityDB, *, learning: LearningConfig | None = DEFAULT_LEARNING,
                  on_dead_letter: Callable[[int, str], None] | None = None, now: Callable[[], datetime] = utcnow) -> None:
         """``learning``: the controls' settings (None: no rate limits or approval routing, for the queue's own

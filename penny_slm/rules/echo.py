@@ -36,10 +36,13 @@ class Echo:
 
     @property
     def is_echo(self) -> bool:
+        """Whether enough of the response is copied from the system prompt to count as an echo (by share of either text).
+        """
         return self.copied >= MIN_COPIED and (self.copied >= RESPONSE_SHARE * self.response_words
                                               or self.copied >= PROMPT_SHARE * self.prompt_words)
 
     def reason(self) -> str:
+        """The log line that says how much was copied, with an example."""
         return (f"the main LLM echoed its system prompt ({self.copied} of {self.response_words} words copied from it, "
                 f"e.g. {self.first[:60]!r})")
 

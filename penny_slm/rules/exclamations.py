@@ -19,6 +19,8 @@ _RUN = re.compile(r"!+")
 
 
 def exclamation_hits(view: TextView, persona: Persona) -> list[RuleHit]:
+    """Hits for the ``!`` runs when the response has more than the persona allows; a code-like ``!`` (``!=``,
+    ``![``, ``!important``, ``#!``, a prefix such as ``!agree``) does not count."""
     t = view.text
     runs = []
     for m in _RUN.finditer(t):

@@ -1,7 +1,7 @@
 """Formality and technical depth of one message from surface features: the context tracker's estimate until its
 regression heads exist, and the baseline they will have to beat.
 
-Formality (0 casual – 1 formal) follows the data survey's shared label rule (docs/DATA.md): a neutral prior of
+Formality (0 casual – 1 formal) follows the label rule the data survey set for the formality sources: a neutral prior of
 0.6, -0.06 per informal marker present (contraction, gonna/wanna, interjection, "!!"/"?!", emoji or emoticon,
 slang hit, lowercase start, no terminal punctuation, an ALL-CAPS word, text-speak such as "u"/"ur"), at most
 -0.45; +0.05 for a mean word length of 5.2 or more, +0.05 for two or more nominalisations, +0.05 for a

@@ -41,6 +41,8 @@ _QUOTES = "\"'“”‘’"
 
 
 def asks_for_repetition(request: str) -> bool:
+    """Whether the user asked for repetition (a refrain, a song or poem, "three times"): then none is flagged.
+    """
     return REPEAT_REQUEST.search(request) is not None
 
 

@@ -98,6 +98,8 @@ class TextView:
 
     @classmethod
     def of(cls, original: str) -> TextView:
+        """The view of a response: normalized, lookalikes folded, code and addresses masked, with offsets back to the
+        original."""
         code = tuple(protected_spans(original))
         norm = normalize(original, max_chars=len(original) + 1)
         text, offsets = fold_lookalikes(norm.text), norm.offsets
@@ -141,4 +143,5 @@ class TextView:
         return any(x < b and a < y for x, y in self.code_view[max(k, 0):k + 2])
 
     def in_code(self, i: int) -> bool:
+        """Whether position ``i`` of the view is inside masked code."""
         return 0 <= i < len(self.text) and self.text[i] == CODE_MASK

@@ -24,6 +24,7 @@ from penny_slm.results import CATEGORIES, Category
 
 @dataclass(frozen=True, slots=True)
 class ResearchRow:
+    """One labelled research-classifier row, from the packaged files or an importer."""
     text: str
     needs_research: bool
     category: Category | None
@@ -39,6 +40,8 @@ class Example:
 
 
 def research_examples(rows: list[ResearchRow]) -> list[Example]:
+    """Rows as training examples for the two heads (category as its index in ``CATEGORIES``; none counts as ``general``).
+    """
     return [Example(r.text, {"research": int(r.needs_research), "category": CATEGORIES.index(r.category or "general")})
             for r in rows]
 
@@ -54,6 +57,7 @@ def load_tone_jsonl(path: str | Path) -> list[Example]:
 
 
 def data_dir() -> Path:
+    """The packaged data folder (``penny_slm/training/data``), wherever the package is installed."""
     return Path(str(resources.files("penny_slm.training"))) / "data"
 
 

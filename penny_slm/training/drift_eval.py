@@ -61,6 +61,8 @@ def replay(monitor: DriftMonitor, turns: list[dict[str, str]]) -> tuple[list[tup
 
 
 def evaluate_drift(monitor: DriftMonitor, streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """Replay labelled streams through the monitor and report detection rate, delay after onset, alerts before onset, false
+    alarms on clean streams, the first alert's type and latency per check."""
     delays: dict[str, list[int]] = defaultdict(list)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "detected": 0, "typed": 0, "early": 0})
     variants: dict[str, dict[str, Any]] = defaultdict(lambda: {"n": 0, "detected": 0, "delays": []})

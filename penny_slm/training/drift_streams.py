@@ -198,6 +198,8 @@ def make(part: str, seed: int, n_clean: int = 60, n_per_variant: int = 10) -> li
 
 
 def main() -> None:
+    """Write ``drift_dev.jsonl`` and ``drift_test.jsonl`` into the packaged data folder (fixed seeds, so the files are
+    reproducible)."""
     out = Path(__file__).parent / "data"
     for part, seed in (("dev", 19), ("test", 1919)):
         path = out / f"drift_{part}.jsonl"

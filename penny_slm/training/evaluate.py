@@ -25,6 +25,7 @@ R = TypeVar("R")
 
 
 def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
+    """p50, p95 and p99 of samples given in seconds, in milliseconds."""
     ms = np.asarray(samples_s) * 1000.0
     return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)}
 
@@ -43,6 +44,7 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bi
 
 @dataclass(frozen=True, slots=True)
 class EvalReport:
+    """The research classifier's binary figures on one data set, with the category accuracy, calibration and latency."""
     n: int
     accuracy: float
     precision: float
@@ -56,6 +58,7 @@ class EvalReport:
     confusion: dict[str, int]  # tp, fp, tn, fn
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready fields."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
@@ -237,6 +240,7 @@ ABSOLUTE: tuple[ViolationName, ...] = ("coffee_reference", "asterisk_action", "e
 
 @dataclass(frozen=True, slots=True)
 class GuardRow:
+    """One guard evaluation row: a response and the violations it is labelled with."""
     text: str
     violations: frozenset[ViolationName]
     source: str = ""

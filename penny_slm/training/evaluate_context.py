@@ -67,12 +67,14 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def regression_block(gold: Sequence[float], pred: Sequence[float]) -> dict[str, Any]:
+    """Pearson, Spearman and MAE of predicted against gold values (formality or technical depth)."""
     g, p = np.asarray(gold, float), np.asarray(pred, float)
     return {"n": len(g), "pearson": _pearson(g, p), "spearman": _pearson(_ranks(g), _ranks(p)),
             "mae": round(float(np.abs(g - p).mean()), 4) if len(g) else None}
 
 
 def mood_block(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, Any]:
+    """Accuracy, macro-F1 and per-class precision, recall and F1 of predicted moods (None counts as wrong)."""
     per_class, f1s = {}, []
     for label in MOODS:
         tp = sum(1 for g, p in zip(gold, pred, strict=True) if g == p == label)
@@ -89,6 +91,8 @@ def mood_block(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, Any
 
 
 def slang_block(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Term-level precision, recall and F1, and sentence-level precision and recall (any slang found or not),
+    case-insensitive."""
     tp = fp = fn = s_tp = s_fp = s_fn = 0
     for g_terms, p_terms in zip(gold, pred, strict=True):
         g, p = {t.lower() for t in g_terms}, {t.lower() for t in p_terms}

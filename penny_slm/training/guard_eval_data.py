@@ -63,6 +63,8 @@ def _read(name: str) -> list[dict[str, object]]:
 
 
 def build(seed: int = 5) -> int:
+    """Write ``guard_test.jsonl`` from the hand-written bases (plus injected violations), the golden rule cases and the
+    tone test rows; returns the row count."""
     rng = random.Random(seed)
     bases = _read("guard_bases.jsonl")
     rows = [{"text": b["text"], "violations": []} for b in bases]

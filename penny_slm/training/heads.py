@@ -45,17 +45,21 @@ class MultiHeadEncoder(BertPreTrainedModel):
         self.post_init()
 
     def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean of the last hidden states over the real tokens (padding masked out): the sentence embedding every head
+        reads."""
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Each head's logits, under the output names the ONNX export keeps."""
         pooled = self.pool(input_ids, attention_mask, token_type_ids)
         return {f"{name}_logits": head(pooled) for name, head in self.heads.items()}
 
 
 @dataclass(frozen=True, slots=True)
 class TrainSettings:
+    """How one encoder head is trained; stored in the manifest and part of the build key."""
     approach: str = "finetune"  # or "frozen"
     epochs: int = 3
     batch_size: int = 32
@@ -67,11 +71,13 @@ class TrainSettings:
     limit_rows: int = 0  # 0 = all; tests use a few hundred rows
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as JSON, for the manifest."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
 @dataclass
 class TrainedModel:
+    """A trained torch model with its tokenizer, settings, dev metrics and calibration temperature, ready for export."""
     model: MultiHeadEncoder
     tokenizer: PreTrainedTokenizerBase
     task: Task
@@ -82,6 +88,7 @@ class TrainedModel:
 
 
 def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch so a build with the same settings trains the same way."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -92,6 +99,8 @@ def _targets(rows: list[Example], task: Task) -> dict[str, torch.Tensor]:
 
 
 def new_model(label_names: dict[str, tuple[str, ...]]) -> tuple[MultiHeadEncoder, PreTrainedTokenizerBase]:
+    """A MiniLM with one fresh head per label set, from the installed weight package (nothing downloaded), and its
+    tokenizer."""
     src = base_encoder_dir()
     config = BertConfig.from_pretrained(str(src))
     config.head_sizes = {name: len(labels) for name, labels in label_names.items()}

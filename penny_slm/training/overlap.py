@@ -61,6 +61,7 @@ def shingles(norm: str) -> set[str]:
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
+    """Jaccard similarity of two shingle sets (0.0 when both are empty)."""
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
@@ -161,6 +162,8 @@ class Collision:
 
 @dataclass(frozen=True, slots=True)
 class OverlapReport:
+    """What ``data check`` found: the texts checked, against how many training texts, and every exact and near collision.
+    """
     checked: int
     training_texts: int  # distinct normalised training texts
     exact: tuple[Collision, ...]
@@ -169,6 +172,7 @@ class OverlapReport:
 
     @property
     def clean(self) -> bool:
+        """True when nothing overlaps."""
         return not self.exact and not self.near
 
     def by_origin(self) -> dict[str, int]:
@@ -180,6 +184,7 @@ class OverlapReport:
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
     def to_dict(self, examples: int = 10) -> dict[str, Any]:
+        """The report as JSON, with its definition of overlap and at most ``examples`` collisions of each kind."""
         def ex(c: Collision) -> dict[str, Any]:
             return {"index": c.index, "text": c.text, "similarity": round(c.similarity, 4),
                     "training_text": c.training_text, "origins": list(c.origins)}

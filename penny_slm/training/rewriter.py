@@ -20,6 +20,7 @@ from penny_slm.training.rewriter_data import Pair
 
 @dataclass(frozen=True, slots=True)
 class RewriterSettings:
+    """How the rewriter is fine-tuned; stored in the manifest and part of the build key."""
     epochs: int = 1
     batch_size: int = 8
     learning_rate: float = 1e-4
@@ -30,6 +31,7 @@ class RewriterSettings:
     limit_rows: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as JSON, for the manifest."""
         return asdict(self)
 
 
@@ -44,6 +46,8 @@ def load_base() -> tuple[Any, Any]:
 
 
 def prompt_text(tokenizer: Any, source: str) -> str:
+    """The chat-templated prompt for a source, with the run-time rewriter's system prompt (so training and use match).
+    """
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": source}]
     return str(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
 

@@ -136,6 +136,7 @@ FAMILIES = ("cheer", "hype", "caps", "storm", "action", "coffee", "name")
 
 @dataclass(frozen=True, slots=True)
 class Decorations:
+    """The phrase lists one split decorates its sources with (train and test use separate lists)."""
     cheer_open: list[str]
     cheer_close: list[str]
     caps_lines: list[str]
@@ -153,11 +154,13 @@ TEST = Decorations(TEST_CHEER_OPEN, TEST_CHEER_CLOSE, TEST_CAPS_LINES, TEST_STOR
 
 @dataclass(frozen=True, slots=True)
 class Pair:
+    """One rewriter pair: a decorated (or clean) source and the substance it must come back as."""
     source: str
     target: str
     families: tuple[str, ...]  # empty: a clean response that must come back unchanged
 
     def to_dict(self) -> dict[str, object]:
+        """The pair as one JSONL row."""
         return {"source": self.source, "target": self.target, "families": list(self.families)}
 
 
@@ -222,14 +225,17 @@ def make_pairs(substances: list[str], deco: Decorations, per_substance: int, see
 
 
 def train_substances() -> list[str]:
+    """The training substances: the tone templates' shared content sentences and the hand-written ``RESPONSES``."""
     return [*CONTENT, *RESPONSES]
 
 
 def test_substances() -> list[str]:
+    """The test substances: the hand-written ``guard_bases.jsonl`` responses, never used for training."""
     return [str(o["text"]) for _, o in jsonl_objects(data_dir() / "guard_bases.jsonl")]
 
 
 def load_pairs(path: str | Path) -> list[Pair]:
+    """Read a rewriter JSONL file into pairs."""
     return [Pair(str(o["source"]), str(o["target"]), tuple(o.get("families", ()))) for _, o in jsonl_objects(Path(path))]
 
 

@@ -104,6 +104,7 @@ class GitMirror:
             raise SourceFailure("unreachable", f"commit {source.commit[:12]} is not in the mirror at {self.where}")
 
     def list_tree(self, prefix: str) -> dict[str, str]:
+        """Every file under ``prefix`` at the pinned commit with its blob id, read from the local mirror."""
         listed = subprocess.run(["git", *self.git_args, "ls-tree", "-r", "-z", self.source.commit, "--", prefix],
                                 capture_output=True, check=False)
         if listed.returncode != 0:
@@ -118,6 +119,8 @@ class GitMirror:
         return blobs
 
     def read(self, wanted: dict[str, FileSpec | None], into: Path, log: Callable[[str], None]) -> dict[str, str]:
+        """Copy the wanted files at the pinned commit from the mirror into ``into`` (one ``git cat-file --batch``),
+        checking each file's size and sha256; returns each file's sha256."""
         shas: dict[str, str] = {}
         proc = subprocess.Popen(["git", *self.git_args, "cat-file", "--batch"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -157,11 +160,14 @@ class HttpReader:
         self._urls = {f.path: f.url for f in source.files if f.url}
 
     def url(self, path: str) -> str:
+        """Where one file is downloaded from: its own URL for http sources, else the raw-file address at the pinned commit.
+        """
         if self.source.kind == "http":
             return self._urls[path]
         return f"{self.raw_base}/{self.source.repo}/{self.source.commit}/{urllib.parse.quote(path)}"
 
     def list_tree(self, prefix: str) -> dict[str, str]:
+        """Every file under ``prefix`` at the pinned commit, from GitHub's tree API (a truncated listing is refused)."""
         api = (os.environ.get(ENV_API_BASE) or API_BASE).rstrip("/")
         url = f"{api}/repos/{self.source.repo}/git/trees/{self.source.commit}?recursive=1"
         with _open(url) as response:
@@ -172,6 +178,8 @@ class HttpReader:
                 if e.get("type") == "blob" and e["path"].startswith(prefix)}
 
     def read(self, wanted: dict[str, FileSpec | None], into: Path, log: Callable[[str], None]) -> dict[str, str]:
+        """Download the wanted files into ``into`` in parallel, checking size and sha256 as each arrives; returns each
+        file's sha256."""
         shas: dict[str, str] = {}
         stop = threading.Event()
         done = 0

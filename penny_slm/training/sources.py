@@ -54,6 +54,7 @@ _STAMP_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class FileSpec:
+    """One pinned file of a source: path, sha256 and size (and URL for http sources)."""
     path: str
     sha256: str
     size: int
@@ -72,12 +73,15 @@ class TreeSpec:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
+    """Where a source's licence is stated, and the words that state it."""
     where: str  # a path in the repository at the pinned commit, or a URL
     quote: str
 
 
 @dataclass(frozen=True, slots=True)
 class Source:
+    """One public source as the manifest pins it: where it lives, the pinned files, its licence with evidence, and its role
+    per task."""
     name: str
     title: str
     kind: Literal["git", "http"]
@@ -98,18 +102,22 @@ class Source:
         return self.commit if self.kind == "git" else "http"
 
     def role(self, task: str) -> str | None:
+        """The source's role for ``task`` (``train``, ``test`` or ``probe``), or None if it does not feed it."""
         return self.uses.get(task)
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
+    """The validated ``sources.json``."""
     path: Path
     sources: tuple[Source, ...]
 
     def names(self) -> list[str]:
+        """Every source name, in manifest order."""
         return [s.name for s in self.sources]
 
     def get(self, name: str) -> Source:
+        """The source called ``name``; ``DataSourceError`` lists the known names otherwise."""
         for source in self.sources:
             if source.name == name:
                 return source
@@ -122,6 +130,8 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class FetchResult:
+    """How fetching one source ended (``fetched``, ``cached``, ``unreachable``, ``mismatch``), with what was
+    transferred."""
     name: str
     state: State
     detail: str = ""
@@ -148,6 +158,7 @@ class FetchResult:
 
 
 def packaged_manifest_path() -> Path:
+    """The ``sources.json`` shipped with the package."""
     return Path(str(resources.files("penny_slm.training"))) / "data" / "sources.json"
 
 
@@ -310,6 +321,7 @@ def cache_dir() -> Path:
 
 
 def source_dir(source: Source) -> Path:
+    """Where a source's verified files live in the cache: ``sources/<name>/<commit or 'http'>``."""
     return cache_dir() / "sources" / source.name / source.revision
 
 

@@ -51,6 +51,8 @@ class TrainingData:
 
 
 def research_data(data: Path) -> TrainingData:
+    """The research classifier's training data: the packaged train/dev files plus the cached public train sources, the
+    held-out sources split into a dev half and a test half, overlaps dropped."""
     from penny_slm.training import importers
 
     imported, provenance = importers.rows("research", ("train",))
@@ -94,6 +96,8 @@ def tone_examples(rows: list[dict[str, Any]], seed: int = 11) -> list[Example]:
 
 
 def tone_data(data: Path) -> TrainingData:
+    """The tone head's training data: the packaged train/dev files plus the cached guard train sources, tested on the
+    held-out ones."""
     from penny_slm.training import importers
 
     imported, provenance = importers.rows("guard", ("train",))

@@ -36,6 +36,8 @@ MAX_CLEAR = 0.2
 
 @dataclass(frozen=True, slots=True)
 class FittedScreen:
+    """A fitted tone screen: its weights and bias, the regularisation chosen, the clearing threshold and its dev log loss.
+    """
     weights: np.ndarray
     bias: float
     c: float
@@ -59,6 +61,8 @@ def _labels(rows: list[Example]) -> np.ndarray:
 
 
 def fit_screen(train: list[Example], dev: list[Example]) -> FittedScreen:
+    """Fit a logistic regression per regularisation strength on ``train``, keep the best on ``dev`` by log loss, and set
+    the clearing threshold at half the lowest dev cheerleading score (capped)."""
     linear = require("sklearn.linear_model")
     metrics = require("sklearn.metrics")
     x_train, y_train = _matrix([r.text for r in train]), _labels(train)
@@ -74,6 +78,8 @@ def fit_screen(train: list[Example], dev: list[Example]) -> FittedScreen:
 
 
 def screen_metrics(p: np.ndarray, y: np.ndarray, clear_below: float) -> dict[str, Any]:
+    """Accuracy, the share of clean rows the screen answers alone, and the cheerleading rows it would wave through (must be
+    0)."""
     cleared = p < clear_below
     return {
         "n": len(y),

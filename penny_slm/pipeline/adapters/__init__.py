@@ -1,0 +1,1 @@
+"""One adapter class per runtime (ONNX encoder, ONNX causal LM, OpenAI-compatible HTTP), registered in ``pipeline.factory``."""

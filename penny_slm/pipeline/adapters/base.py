@@ -27,12 +27,16 @@ being copied); ``OnnxCausalLM`` verifies them in one forward pass."""
 
 @dataclass(frozen=True, slots=True)
 class Message:
+    """One chat message, in the role/content shape every runtime takes."""
+
     role: Literal["system", "user", "assistant"]
     content: str
 
 
 @dataclass(frozen=True, slots=True)
 class Generation:
+    """A finished generation with the timings the bench and the rewriter report."""
+
     text: str
     n_tokens: int
     first_token_s: float  # time to first token; 0.0 when nothing was generated
@@ -43,18 +47,30 @@ class Generation:
 
     @property
     def tokens_per_s(self) -> float:
+        """Decode speed after the first token; 0.0 when there is nothing to measure."""
         decode = self.seconds - self.first_token_s
         return (self.n_tokens - 1) / decode if self.n_tokens > 1 and decode > 0 else 0.0
 
 
 @runtime_checkable
 class Encoder(Protocol):
-    def load(self) -> None: ...
-    def encode(self, texts: list[str]) -> list[EncoderOutput]: ...
+    """A runtime that turns texts into head outputs (the research classifier's and the tone head's)."""
+
+    def load(self) -> None:
+        """Open the model; called once before the first ``encode``."""
+
+    def encode(self, texts: list[str]) -> list[EncoderOutput]:
+        """One output per text, in order."""
 
 
 @runtime_checkable
 class Generator(Protocol):
-    def load(self) -> None: ...
+    """A runtime that answers a chat (main LLM, rewriter), local or over HTTP."""
+
+    def load(self) -> None:
+        """Open the model or check the endpoint's settings; called once before the first ``chat``."""
+
     def chat(self, messages: list[Message], *, max_tokens: int, deadline_s: float,
-             logits_hook: LogitsHook | None = None) -> Generation: ...
+             logits_hook: LogitsHook | None = None) -> Generation:
+        """Answer ``messages`` in at most ``max_tokens`` tokens, stopping by ``deadline_s``; ``logits_hook`` may
+        change each step's scores (local runtimes)."""

@@ -1,8 +1,9 @@
 """Local causal LM on onnxruntime: greedy decoding with a KV cache, no torch at run time.
 
 Folder layout (written by ``export/causal.py``): ``model.onnx`` with ``past_key_values.*`` inputs,
-``tokenizer.json``, ``chat_template.jinja`` (the model's own chat template) and ``config.json``.
-Measured (ml-stack.md): SmolLM2-135M int8 runs at 62–64 tokens/s in this loop, RSS ~0.4 GB.
+``tokenizer.json``, the model's own chat template (``chat_template.jinja``, else the ``chat_template`` of
+``tokenizer_config.json``) and ``config.json``.
+Speed and memory: docs/MEASUREMENTS.md (generative runtimes in the bench).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class OnnxCausalLM:
         self._kv: tuple[int, int, int] = (0, 0, 0)  # layers, kv heads, head dim
 
     def load(self) -> None:
+        """Open the ONNX graph, tokenizer and chat template; ``ModelNotFoundError`` names any missing file."""
         missing = [f for f in ("model.onnx", "tokenizer.json", "config.json") if not (self.path / f).is_file()]
         if missing:
             raise ModelNotFoundError(f"{self.path} lacks {', '.join(missing)}; build it with: penny-slm models build")
@@ -73,6 +75,7 @@ class OnnxCausalLM:
 
     @property
     def tokenizer(self) -> Tokenizer:
+        """The loaded tokenizer; ``NotLoadedError`` before ``load()``."""
         if self._tokenizer is None:
             raise NotLoadedError(f"{self.name}: call load() first")
         return self._tokenizer
@@ -102,6 +105,7 @@ class OnnxCausalLM:
 
     def chat(self, messages: list[Message], *, max_tokens: int = 160, deadline_s: float = 10.0,
              logits_hook: LogitsHook | None = None, draft: Drafter | None = None) -> Generation:
+        """Fit the messages into the context, apply the chat template, generate (with prompt-lookup drafts if given)."""
         return self.complete(self.prompt(self.fit(messages)), max_tokens=max_tokens, deadline_s=deadline_s,
                              logits_hook=logits_hook, draft=draft)
 

@@ -24,6 +24,7 @@ def available_providers(wanted: tuple[str, ...]) -> list[str]:
 
 
 class OnnxEncoder:
+    """An ONNX encoder with its ``tokenizers`` tokenizer: the run-time half of every encoder head, no torch."""
     def __init__(self, model_path: Path, tokenizer_path: Path, *, providers: tuple[str, ...] = ("CPUExecutionProvider",),
                  intra_op_threads: int = 1, max_tokens: int = 128) -> None:
         self.model_path = model_path
@@ -36,6 +37,7 @@ class OnnxEncoder:
         self._outputs: list[str] = []
 
     def load(self) -> None:
+        """Open the graph and the tokenizer with the configured providers and threads."""
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.intra_op_threads
         options.inter_op_num_threads = 1
@@ -51,9 +53,11 @@ class OnnxEncoder:
 
     @property
     def session_providers(self) -> list[str]:
+        """The providers onnxruntime actually uses (empty before ``load()``): what the dashboard shows."""
         return self._session.get_providers() if self._session else []
 
     def encode(self, texts: list[str]) -> list[EncoderOutput]:
+        """Tokenize ``texts`` (cut at ``max_tokens``), run the graph once and return each text's outputs."""
         if self._session is None or self._tokenizer is None:
             raise NotLoadedError("OnnxEncoder.encode() called before load()")
         encodings = self._tokenizer.encode_batch(texts)

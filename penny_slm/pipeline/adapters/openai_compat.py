@@ -197,6 +197,7 @@ def _retry_after(value: str | None) -> float:
 
 
 def is_loopback(host: str) -> bool:
+    """Whether ``host`` is this machine: an API key may be sent over plain HTTP only to such a host."""
     if host.lower() == "localhost":
         return True
     try:

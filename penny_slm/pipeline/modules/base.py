@@ -56,6 +56,7 @@ class TurnContext:
         return cls(user_id, normalize(message), response=response)
 
     def with_outputs(self, outputs: Mapping[str, Any]) -> TurnContext:
+        """A copy with more outputs of earlier modules (the context is frozen, so each stage gets its own)."""
         return dataclasses.replace(self, outputs={**self.outputs, **outputs})
 
 
@@ -70,13 +71,21 @@ class Module(Protocol):
     provides: ClassVar[frozenset[str]]
 
     @property
-    def model_version(self) -> str | None: ...
-    def load(self, store: ModelRegistry) -> None: ...
-    def run(self, turn: TurnContext) -> Any: ...
-    def fallback(self, turn: TurnContext, reason: str) -> Any: ...
+    def model_version(self) -> str | None:
+        """The version of the model behind the results (logged with each run and each learned change); None without one."""
+
+    def load(self, store: ModelRegistry) -> None:
+        """Load and verify what the module needs from the registry; all I/O happens here, before the first turn."""
+
+    def run(self, turn: TurnContext) -> Any:
+        """The module's result for this turn (what it ``provides``)."""
+
+    def fallback(self, turn: TurnContext, reason: str) -> Any:
+        """The safe result when ``run`` timed out or failed (``reason`` says which); must not fail."""
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
+    """Probabilities from one vector of logits (shifted by the maximum so large logits do not overflow)."""
     z = z - z.max()
     e = np.exp(z)
     return e / e.sum()  # type: ignore[no-any-return]
@@ -112,13 +121,16 @@ class EncoderHeadModule:
         self.model_version = version
 
     def require_loaded(self) -> OnnxEncoder:
+        """The loaded encoder; ``NotLoadedError`` with what to call when ``load`` has not run."""
         if self.encoder is None:
             raise NotLoadedError(f"{type(self).__name__} used before load(); call load(ModelRegistry(...)) first")
         return self.encoder
 
     def encode(self, texts: list[str]) -> list[EncoderOutput]:
+        """The encoder's outputs for ``texts`` (none for an empty list, without touching the model)."""
         return self.require_loaded().encode(texts) if texts else []
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities: the logits divided by the temperature fitted at build time, then softmax."""
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)
 

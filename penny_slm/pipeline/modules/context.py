@@ -79,6 +79,7 @@ def evidence_of_confidence(confidence: float | None) -> float:
 
 
 def confidence_of(evidence: float) -> float:
+    """The confidence of an estimate backed by ``evidence`` messages: ``n / (n + 4)``, at most ``MAX_CONFIDENCE``."""
     return min(MAX_CONFIDENCE, evidence / (evidence + CONFIDENCE_HALF))
 
 
@@ -96,6 +97,8 @@ def _number(value: Any) -> float | None:
 
 
 class ContextTracker:
+    """The context step: per message, markers (length, time of day, topic), formality, technical depth and slang by rules,
+    and the profile updates they imply (no model yet)."""
     name: ClassVar[str] = "context"
     requires: ClassVar[frozenset[str]] = frozenset({"normalized", "profile"})
     provides: ClassVar[frozenset[str]] = frozenset({"context"})
@@ -108,6 +111,8 @@ class ContextTracker:
         """Nothing to load: the estimates are rules and the slang lexicon loads on first use."""
 
     def run(self, turn: TurnContext) -> ContextUpdate:
+        """Measure the message and return its markers, its slang and the profile updates learned from it (nothing is
+        written here)."""
         text = turn.message.original
         hour = self.clock().hour
         formality = register.formality(text)

@@ -219,6 +219,7 @@ class Baseline:
 
     @classmethod
     def of(cls, turns: Sequence[TurnFeatures]) -> Baseline:
+        """The baseline from a set of turns: the mean of each tone signal, the median length."""
         def mean(values: Iterable[float]) -> float:
             v = list(values)
             return statistics.fmean(v) if v else 0.0
@@ -350,6 +351,7 @@ class DriftMonitor:
 
     @property
     def model_version(self) -> str | None:
+        """The tone model's version when the tone head is loaded; None on the lexical proxy."""
         return self.tone.model_version if self.tone_loaded else None
 
     def load(self, store: ModelRegistry) -> None:
@@ -360,10 +362,12 @@ class DriftMonitor:
         self._reference_features = None
 
     def new_state(self) -> DriftState:
+        """An empty state for a new conversation (its window and every channel's CUSUM at zero)."""
         return DriftState(deque(maxlen=self.window_turns), channels={c.name: _ChannelState() for c in CHANNELS},
                           scores={c.name: deque(maxlen=self.window_turns) for c in CHANNELS})
 
     def featurize(self, index: int, user: str, response: str) -> TurnFeatures:
+        """The signals of one turn, with the tone head's P(cheerleader) when it is loaded."""
         p = self.tone.p_cheerleader(response) if self.tone_loaded else None
         return features(index, user, response, self.persona, p)
 
@@ -476,6 +480,7 @@ def _quote(text: str, limit: int = 160) -> str:
 
 
 def no_drift(reason: str) -> DriftReport:
+    """A report that says no drift was found, and why (``reason``)."""
     return DriftReport(False, None, 0.0, (), reason, False)
 
 

@@ -60,6 +60,8 @@ class ToneScorer(EncoderHeadModule):
             self.screen.load(store)
 
     def p_cheerleader(self, text: str) -> float:
+        """P(cheerleading) of the text's prose (code left out): the screen's answer when it is sure, else the calibrated
+        tone head."""
         self.require_loaded()
         prose = tone_prose(text)
         if not prose:
@@ -103,6 +105,8 @@ keeps the head near its latency budget on long answers. Praise buried mid-answer
 
 
 def tone_window(prose: str, head_tail: tuple[int, int] = TONE_WINDOW_WORDS) -> str:
+    """The part of a long response the tone head reads: the first and last words, joined by an ellipsis (gushing sits in
+    openers and closers)."""
     words = prose.split()
     head, tail = head_tail
     if len(words) <= head + tail:
@@ -139,16 +143,20 @@ class PersonalityGuard:
             self.rewriter.load(store)
 
     def run(self, turn: TurnContext) -> GuardResult:
+        """Check and fix the turn's response (``InputError`` if the turn has none yet)."""
         if turn.response is None:
             raise InputError("the guard runs on the main LLM's response; this turn has none")
         return self.predict(turn.response, deadline=turn.deadline, safe_mode=turn.safe_mode,
                             request=turn.message.original, instructions=turn.instructions)
 
     def fallback(self, turn: TurnContext, reason: str) -> GuardResult:
+        """The rules alone on the response: the absolute prohibitions are still fixed when the models time out or fail.
+        """
         return self.rules_only(turn.response or "", reason, request=turn.message.original, instructions=turn.instructions)
 
     @property
     def model_version(self) -> str | None:
+        """The tone model's version: the model behind the guard's decisions."""
         return self.tone.model_version
 
     def _rules(self, response: object, request: str = "") -> tuple[str, tuple[ViolationName, ...], tuple]:  # type: ignore[type-arg]
@@ -270,9 +278,11 @@ class PersonalityGuard:
         return None, p_after
 
     def accepts_rewrite(self, before: str, after: str) -> bool:
+        """Whether a trim or rewrite of ``before`` would be kept (see ``rewrite_problem`` for why not)."""
         return self.rewrite_problem(before, after) is None
 
     def flags_cheerleading(self, text: str) -> bool:
+        """Whether the tone stage flags ``text`` as cheerleading at the configured ``tone_threshold``."""
         return self.tone.p_cheerleader(text) >= self.tone_threshold
 
     def rules_only(self, response: str, reason: str, *, request: str = "", instructions: str = "") -> GuardResult:

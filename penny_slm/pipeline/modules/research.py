@@ -43,15 +43,20 @@ class ResearchClassifier(EncoderHeadModule):
         self.confidence_threshold = confidence_threshold
 
     def run(self, turn: TurnContext) -> ResearchClassification:
+        """Classify the turn's normalized message."""
         return self.predict(turn.message)
 
     def fallback(self, turn: TurnContext, reason: str) -> ResearchClassification:
+        """The keyword matcher's answer, with ``reason`` in ``reasoning``: the behaviour before the model existed."""
         return self.keyword_fallback(turn.message, reason)
 
     def predict(self, message: str | NormalizedText) -> ResearchClassification:
+        """Classify one message (normalized first if given as text)."""
         return self.predict_batch([message])[0]
 
     def predict_batch(self, messages: list[str | NormalizedText]) -> list[ResearchClassification]:
+        """Classify several messages in one encoder pass; empty ones get the fixed no-research answer without the model.
+        """
         self.require_loaded()
         turns = [m if isinstance(m, NormalizedText) else normalize(m) for m in messages]
         todo = [i for i, t in enumerate(turns) if t.text.strip()]
@@ -59,6 +64,7 @@ class ResearchClassifier(EncoderHeadModule):
         return [self._decide(t, outputs[i]) if i in outputs else self._empty() for i, t in enumerate(turns)]
 
     def keyword_fallback(self, message: str | NormalizedText, reason: str) -> ResearchClassification:
+        """The keyword matcher's classification of a message, ``reason`` first in its ``reasoning``; needs no model."""
         text = message.text if isinstance(message, NormalizedText) else normalize(message).text
         base = keyword_classify(text)
         return ResearchClassification(base.needs_research, base.confidence, f"{reason}; {base.reasoning}", base.category)

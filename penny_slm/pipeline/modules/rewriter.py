@@ -164,6 +164,7 @@ def _inside_code(text: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Rewrite:
+    """A rewritten response with the generation that produced it (tokens, timings, stop reason)."""
     text: str
     generation: Generation
 
@@ -189,10 +190,12 @@ class Rewriter:
         self.model_version: str | None = None
 
     def load(self, store: ModelRegistry, version: str | None = None) -> None:
+        """Load the active (or the named) rewriter version from the registry, checksums verified."""
         artifact = store.load(self.artifact, version)
         self.load_dir(artifact.path, artifact.manifest.version)
 
     def load_dir(self, path: Path, version: str) -> None:
+        """Load a rewriter from a folder as ``version``; ``load`` calls it once the registry has verified the files."""
         self.generator = OnnxCausalLM(path, n_threads=self.n_threads, name=f"{self.artifact} {version}")
         self.generator.load()
         self.mask = ProhibitionMask(self.generator, self.persona)
@@ -200,6 +203,7 @@ class Rewriter:
 
     @property
     def loaded(self) -> bool:
+        """Whether a model is loaded (the guard skips rewriting when it is not)."""
         return self.generator is not None
 
     def rewrite(self, response: str, deadline_s: float = 5.0, *, draft_tokens: int | None = None) -> Rewrite:

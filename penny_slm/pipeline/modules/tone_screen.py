@@ -44,6 +44,7 @@ def screen_probability(weights: np.ndarray, bias: float, text: str) -> float:
 
 
 class ToneScreen:
+    """The fast linear screen in front of the tone head: it answers only for prose it is sure is clean."""
     def __init__(self) -> None:
         self.weights: np.ndarray | None = None
         self.bias = 0.0
@@ -51,6 +52,7 @@ class ToneScreen:
         self.model_version: str | None = None
 
     def load(self, store: ModelRegistry, version: str | None = None) -> None:
+        """Load the screen's weights, bias and clearing threshold from the registry."""
         artifact = store.load(SCREEN_ARTIFACT, version)
         self.weights = np.load(artifact.file("weights.npy"))
         self.bias = float(artifact.manifest.details["bias"])
@@ -58,6 +60,7 @@ class ToneScreen:
         self.model_version = artifact.manifest.version
 
     def p_cheerleader(self, prose: str) -> float:
+        """The screen's P(cheerleader) for ``prose``; ``NotLoadedError`` before ``load``."""
         if self.weights is None:
             raise NotLoadedError("ToneScreen used before load(); build it with: penny-slm models build --only tone-screen")
         return screen_probability(self.weights, self.bias, prose)

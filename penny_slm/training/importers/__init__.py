@@ -40,15 +40,18 @@ class ImporterRegistry:
         self._items: dict[str, Importer] = {}
 
     def register(self, name: str) -> Callable[[Importer], Importer]:
+        """A decorator that adds an importer under ``name`` (a later one replaces it)."""
         def add(fn: Importer) -> Importer:
             self._items[name] = fn
             return fn
         return add
 
     def unregister(self, name: str) -> None:
+        """Remove an importer if present (tests register their own)."""
         self._items.pop(name, None)
 
     def get(self, name: str) -> Importer:
+        """The importer registered under ``name``; ``RegistryError`` lists the known names otherwise."""
         populate()
         if name not in self._items:
             raise RegistryError(f"unknown importer '{name}'; registered: {', '.join(sorted(self._items)) or 'none'}")
@@ -59,6 +62,7 @@ class ImporterRegistry:
         return name in self._items
 
     def names(self) -> list[str]:
+        """Every registered importer name, sorted."""
         populate()
         return sorted(self._items)
 

@@ -60,6 +60,7 @@ _SPACE_BEFORE = re.compile(r"\s+(?=[.,!?;:%)\]]|'(?:s|re|ve|ll|d|m|t)\b|n't\b)")
 
 
 def detokenise(text: str) -> str:
+    """Undo XED's tokenised spacing: no space before punctuation or a contraction (``'s``, ``n't``), none after an opening bracket."""
     return re.sub(r"([(\[])\s+", r"\1", _SPACE_BEFORE.sub("", text)).strip()
 
 

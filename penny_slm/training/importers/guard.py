@@ -29,6 +29,7 @@ Response = dict[str, Any]
 
 
 def key(text: str) -> str:
+    """The sha1 of a text: how the committed hand labels refer to it without storing it."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
@@ -66,6 +67,8 @@ SYCO_COLUMNS = {
 
 
 def syco_bench(files: dict[str, Path]) -> list[Response]:
+    """Every model answer in output/<run>/<test>_results.csv (pickside, mirror, whosaid, delusion), with the user's
+    statement as context."""
     rows = []
     for path in sorted(files):
         m = re.fullmatch(r"output/([^/]+)/(pickside|mirror|whosaid|delusion)_results\.csv", path)
@@ -155,14 +158,17 @@ def _mtbench(files: dict[str, Path]) -> list[Response]:
 
 
 def fastchat_2023_mtbench(files: dict[str, Path]) -> list[Response]:
+    """Every turn of every model answer of the 2023 MT-bench (alpaca-13b not pinned), with its question as context."""
     return _mtbench(files)
 
 
 def fastchat_2024_mtbench(files: dict[str, Path]) -> list[Response]:
+    """Every turn of every model answer of the 2024 MT-bench snapshot, with its question as context."""
     return _mtbench(files)
 
 
 def fastchat_2023_vicunabench(files: dict[str, Path]) -> list[Response]:
+    """Every model answer of the Vicuna bench (alpaca-13b not pinned), with its question as context."""
     qs = {q["question_id"]: q for q in _jsonl(files["fastchat/eval/table/question.jsonl"])}
     rows = []
     for path in sorted(files):
