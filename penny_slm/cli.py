@@ -423,9 +423,14 @@ def _layer(cfg: SLMConfig, db_path: str | None) -> Any:
 
 def cmd_demo(args: argparse.Namespace, cfg: SLMConfig) -> int:
     """A scripted conversation through the whole layer (``penny_slm/demo.py``; main-LLM replies recorded unless
-    ``--llm``); ``--controls``: the learning controls instead (no model needed)."""
+    ``--llm``); ``--controls``: the learning controls instead (no model needed); ``--drift``: the drift monitor on a
+    recorded drifting conversation."""
     if args.controls:
         return _demo_controls(cfg, args.db)
+    if args.drift:
+        from penny_slm.demo import run_drift_demo
+
+        return run_drift_demo(cfg)
     from penny_slm.demo import run_demo
 
     return run_demo(cfg, llm=args.llm, llm_model=args.llm_model, db_path=args.db)
@@ -730,6 +735,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--llm-model", help="model name to ask the --llm URL endpoint for")
     demo.add_argument("--controls", action="store_true",
                       help="show the learning controls instead: a clipped change, an approval, a rollback, the kill switch")
+    demo.add_argument("--drift", action="store_true",
+                      help="show the drift monitor instead: a recorded conversation that drifts, its alerts and recommendations")
 
     where = _Parser(add_help=False)
     where.add_argument("--db", metavar="PATH", help="the SQLite file (or a postgresql:// URL); default: the layer's database "

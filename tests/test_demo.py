@@ -62,3 +62,23 @@ def test_the_header_says_when_a_head_is_a_quick_build(tmp_path) -> None:  # type
                                             "details": {QUICK: quick}}, force=True)
     assert "quick: frozen encoder" in _quick_note(registry, "research", "v1")
     assert _quick_note(registry, "research", "v2") == "" and _quick_note(registry, "research", None) == ""
+
+
+@pytest.mark.issue(19)
+def test_the_drift_demo_alerts_once_per_episode_and_only_after_the_drift_starts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """``demo --drift`` on the lexical monitor (no tone head built): a tone alert, then an over-attachment one, each
+    after ``DRIFT_ONSET``, each with quoted examples and a recommendation naming what moved."""
+    import re
+
+    from penny_slm.cli import main
+    from penny_slm.demo import DRIFT_ONSET
+
+    assert main(["--models-dir", str(tmp_path), "demo", "--drift"]) == 0
+    out = capsys.readouterr().out
+    alerts = re.findall(r"ALERT (\w+) \((\w+)\), severity ([\d.]+), since turn (\d+)", out)
+    assert [(kind, channel) for kind, channel, _, _ in alerts] == [("tone", "tone_up"), ("over_attachment", "attachment")]
+    assert all(int(since) >= DRIFT_ONSET and float(severity) > 0 for _, _, severity, since in alerts)
+    before_onset = out.split(f"── turn {DRIFT_ONSET}")[0]
+    assert "ALERT" not in before_onset and "lexical cheer proxy" in out
+    assert "recommendation: Tone drifting toward cheerleading since turn" in out and "guilt about leaving" in out
+    assert "2 alert(s) in 11 turns" in out
