@@ -23,8 +23,6 @@ SLOTS: dict[str, list[str]] = {
     "state": ["texas", "ohio", "california", "new york", "florida", "georgia", "michigan", "oregon", "arizona"],
     "doc": ["linkedin post", "product description", "tweet", "toast", "wedding speech", "slogan", "bio for my website",
             "birthday message", "instagram caption", "short story"],
-    "store": ["ikea", "walmart", "costco", "home depot", "trader joe's", "kohl's", "macy's", "lowe's", "whole foods",
-              "walgreens", "tj maxx", "the apple store", "the local library", "the city zoo"],
     # functional writing is general, not creative (docs/DATA.md, category definitions)
     "letter": ["cover letter", "email to my landlord", "complaint letter to my internet provider", "meeting invite",
                "out-of-office reply", "job description for a part-time barista", "reference letter for my intern",
@@ -234,17 +232,6 @@ FAMILIES: list[tuple[str, list[str]]] = [
         "{chore}", "{film} cast",
     ]),
     ("concept_explanation", ["{science}", "{concept}"]),  # a bare concept or field (docs/DATA.md, category definitions)
-    ("prices_markets", [  # shopping for a product, typed into a search box: today's prices and stock
-        "buy {product} online", "{product} deals", "cheapest {product}", "{product} price", "{product} for sale near me",
-    ]),
-    ("current_events", [  # a store or venue: its hours, events and stock now
-        "{store} hours", "{store} near me", "is {store} open {when}", "{store} opening times", "{store} events this week",
-    ]),
-    ("general", [  # settled facts about a country: no search, however "now" it is phrased
-        "what is the official language of {country}", "what is the currency of {country} called",
-        "what are the main religions in {country}", "what type of government does {country} have",
-        "what continent is {country} in", "which countries border {country}", "what is the national animal of {country}",
-    ]),
     ("general", [  # functional writing: letters, emails, job descriptions
         "write a {letter}", "draft a {letter} for me", "help me write a {letter}", "can you write a {letter}",
     ]),
