@@ -231,7 +231,8 @@ FAMILIES: list[tuple[str, list[str]]] = [
         "{subject}", "{film}", "{person}", "{city} travel guide", "{country} history", "{lib} tutorial",
         "{chore}", "{film} cast",
     ]),
-    ("concept_explanation", ["{science}", "{concept}"]),  # a bare concept or field (docs/DATA.md, category definitions)
+    ("concept_explanation", ["{science}"]),  # a bare concept or field (docs/DATA.md, category definitions)
+    ("coding", ["{concept}"]),  # a bare programming concept is coding, as "what is {concept}" is
     ("general", [  # functional writing: letters, emails, job descriptions
         "write a {letter}", "draft a {letter} for me", "help me write a {letter}", "can you write a {letter}",
     ]),
