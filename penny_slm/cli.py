@@ -205,8 +205,11 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
         raise InputError("give either --data FILE.jsonl or --real (the cached sources held out for testing)")
     if args.real:
         from penny_slm.training import importers
+        from penny_slm.training.datasets import held_out_parts
 
-        rows = research_rows(importers.rows("research", ("test",))[0])
+        held_out = research_rows(importers.rows("research", ("test",))[0])
+        dev_half, test_half = held_out_parts(held_out, lambda r: r.text)
+        rows = {"dev": dev_half, "test": test_half, "all": held_out}[args.part]
         if not rows:
             raise InputError("no real-world test part is cached; fetch it with: penny-slm data fetch")
     else:
@@ -666,6 +669,9 @@ def build_parser() -> argparse.ArgumentParser:
     er = esub.add_parser("research", help="evaluate the research classifier against the keyword baseline")
     er.add_argument("--data", help="JSONL of {text, needs_research, category?, source?}")
     er.add_argument("--real", action="store_true", help="evaluate on the cached public sources held out for testing")
+    er.add_argument("--part", choices=("test", "dev", "all"), default="test",
+                    help="with --real: the test half (reported, never used to change anything; default), the dev half "
+                         "(calibration, selection, error analysis) or both")
     er.add_argument("--json", action="store_true")
     er.add_argument("--out", help="folder for report.md and PNG plots")
     er.add_argument("--threshold", type=float)

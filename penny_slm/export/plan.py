@@ -46,7 +46,7 @@ TABLE: dict[str, TableRow] = {
 }
 QUICK_TABLE: dict[str, TableRow] = {
     "research": TableRow(185.0, "measured 2026-12-04 with the public sources cached (9,757 training rows): 184.6 s; "
-                                "80.9 s from the packaged data alone (3,802 rows)"),
+                                "80.9 s from the packaged data alone (3,802 rows then; 4,028 since issue 25)"),
 }
 """The heads ``models build --quick`` builds on the frozen encoder (logistic regression, then the same export, gates
 and evaluation). Not tone: its frozen head, measured on 2026-12-04, caught 2 % of the real-world cheerleading (recall

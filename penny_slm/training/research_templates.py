@@ -21,8 +21,12 @@ SLOTS: dict[str, list[str]] = {
                "lionel messi", "serena williams", "barack obama", "jeff bezos", "adele", "ryan gosling", "zendaya"],
     "country": ["germany", "japan", "brazil", "canada", "kenya", "india", "mexico", "norway", "egypt", "peru", "vietnam"],
     "state": ["texas", "ohio", "california", "new york", "florida", "georgia", "michigan", "oregon", "arizona"],
-    "doc": ["linkedin post", "cover letter", "product description", "tweet", "toast", "email to my landlord",
-            "wedding speech", "slogan", "bio for my website", "birthday message"],
+    "doc": ["linkedin post", "product description", "tweet", "toast", "wedding speech", "slogan", "bio for my website",
+            "birthday message", "instagram caption", "short story"],
+    # functional writing is general, not creative (docs/DATA.md, category definitions)
+    "letter": ["cover letter", "email to my landlord", "complaint letter to my internet provider", "meeting invite",
+               "out-of-office reply", "job description for a part-time barista", "reference letter for my intern",
+               "resignation letter"],
     "chunk": ["the meeting moved to thursday because the room was booked", "our sales grew 4% while costs fell",
               "i has went to the store yesterday and buyed milk", "the new policy starts on the first of the month",
               "customers complained that the app logs them out too often", "the soup was cold but the staff were lovely"],
@@ -224,8 +228,13 @@ FAMILIES: list[tuple[str, list[str]]] = [
         "what to see in {city} on a first visit", "what is {city} famous for", "what's the zip code for downtown {city}",
     ]),
     ("general", [  # a bare topic, as typed into a search box: nothing live asked for
-        "{subject}", "{film}", "{person}", "{science}", "{city} travel guide", "{country} history", "{lib} tutorial",
-        "{concept}", "{chore}", "{film} cast",
+        "{subject}", "{film}", "{person}", "{city} travel guide", "{country} history", "{lib} tutorial",
+        "{chore}", "{film} cast",
+    ]),
+    ("concept_explanation", ["{science}"]),  # a bare concept or field (docs/DATA.md, category definitions)
+    ("coding", ["{concept}"]),  # a bare programming concept is coding, as "what is {concept}" is
+    ("general", [  # functional writing: letters, emails, job descriptions
+        "write a {letter}", "draft a {letter} for me", "help me write a {letter}", "can you write a {letter}",
     ]),
     ("creative", [
         "write a {doc} about {subject}", "draft a {doc} for me", "help me write a {doc}",

@@ -25,6 +25,7 @@ from penny_slm.training.datasets import (
     is_dev,
     load_research_jsonl,
     load_tone_jsonl,
+    ResearchRow,
     research_examples,
     research_rows,
     rows_hash,
@@ -50,6 +51,13 @@ class TrainingData:
     calibration: list[Example] = field(default_factory=list)
 
 
+def _apart(rows: list[ResearchRow], held_out_texts: list[str]) -> list[ResearchRow]:
+    """The packaged rows that neither equal nor nearly equal a held-out row ("hi" is in the pool and in a held-out
+    source): the real-world halves stay unseen by training, whichever side a row came from."""
+    kept = {str(r["text"]) for r in drop_overlapping([{"text": r.text} for r in rows], held_out_texts)}
+    return [r for r in rows if r.text in kept]
+
+
 def research_data(data: Path) -> TrainingData:
     """The research classifier's training data: the packaged train/dev files plus the cached public train sources, the
     held-out sources split into a dev half and a test half, overlaps dropped."""
@@ -58,8 +66,9 @@ def research_data(data: Path) -> TrainingData:
     imported, provenance = importers.rows("research", ("train",))
     held_out, test_provenance = importers.rows("research", ("test",))
     real_dev, real_test = held_out_parts(research_rows(held_out), lambda r: r.text)
-    own_train = load_research_jsonl(data / "research_train.jsonl", require_category=True)
-    own_dev = load_research_jsonl(data / "research_dev.jsonl", require_category=True)
+    held_out_texts = [r.text for r in real_dev + real_test]
+    own_train = _apart(load_research_jsonl(data / "research_train.jsonl", require_category=True), held_out_texts)
+    own_dev = _apart(load_research_jsonl(data / "research_dev.jsonl", require_category=True), held_out_texts)
     own_test = load_research_jsonl(data / "research_test.jsonl", require_category=True)
     real = research_rows(drop_overlapping(imported, [r.text for r in own_test + real_dev + real_test]))
     tenth = [r for r in real if is_dev(r.text)]
