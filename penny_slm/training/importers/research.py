@@ -196,7 +196,8 @@ def medquad(files: dict[str, Path]) -> Iterator[Row]:
     out, focus = [], []
     for path in sorted(p for p in files if p.endswith(".xml")):
         document = ET.fromstring(files[path].read_bytes())
-        focus += [row(f.text.strip(), "concept_explanation", "medquad") for f in document.iter("Focus") if (f.text or "").strip()]
+        names = ((f.text or "").strip() for f in document.iter("Focus"))
+        focus += [row(name, "concept_explanation", "medquad") for name in names if name]
         for question in document.iter("Question"):
             text, qtype = (question.text or "").strip().removesuffix(" ?").strip(), question.get("qtype", "")
             if text:
