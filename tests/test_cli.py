@@ -167,8 +167,9 @@ def test_one_refused_artifact_does_not_stop_the_others(tmp_path: Path, monkeypat
 
 @pytest.mark.issue(23)
 def test_a_quick_build_trains_a_frozen_research_head_once(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """``--quick`` builds a real frozen-encoder research head, marked quick; run again it leaves the active head alone."""
+    monkeypatch.delenv("PENNY_SLM_MODELS", raising=False)  # main() sets it from --models-dir; undone after the test
     from penny_slm.export.plan import QUICK
     from penny_slm.pipeline.model_registry import ModelRegistry
 

@@ -65,7 +65,7 @@ def test_the_header_says_when_a_head_is_a_quick_build(tmp_path) -> None:  # type
 
 
 @pytest.mark.issue(19)
-def test_the_drift_demo_alerts_once_per_episode_and_only_after_the_drift_starts(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_drift_demo_alerts_once_per_episode_and_only_after_the_drift_starts(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """``demo --drift`` on the lexical monitor (no tone head built): a tone alert, then an over-attachment one, each
     after ``DRIFT_ONSET``, each with quoted examples and a recommendation naming what moved."""
     import re
@@ -73,6 +73,7 @@ def test_the_drift_demo_alerts_once_per_episode_and_only_after_the_drift_starts(
     from penny_slm.cli import main
     from penny_slm.demo import DRIFT_ONSET
 
+    monkeypatch.delenv("PENNY_SLM_MODELS", raising=False)  # main() sets it from --models-dir; undone after the test
     assert main(["--models-dir", str(tmp_path), "demo", "--drift"]) == 0
     out = capsys.readouterr().out
     alerts = re.findall(r"ALERT (\w+) \((\w+)\), severity ([\d.]+), since turn (\d+)", out)
