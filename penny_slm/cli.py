@@ -602,6 +602,11 @@ def cmd_dashboard(args: argparse.Namespace, cfg: SLMConfig) -> int:
     server = DashboardServer(DashboardApp(cfg, store, controls, _registry(cfg), token=token), args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"penny-slm dashboard on http://{host}:{server.port}/" + ("?token=..." if token else "") + " (Ctrl-C stops it)", flush=True)
+    import signal
+
+    # Ctrl-C stops it even when started from a background job or script, whose shell leaves SIGINT ignored
+    # (inherited across exec: the dashboard then could not be stopped but by SIGKILL).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -445,3 +445,18 @@ def test_the_page_and_the_cli_agree_on_sqlite_and_postgresql(open_store: Any, da
     assert app.handle("POST", "/api/approve", post, json.dumps({"user": USER, "id": change}).encode()).status == 200
     assert {p["id"]: p["state"] for p in cli("profile", "pending", "--all")}[change] == "approved"
     assert state()["stamp"] != shown["stamp"]
+
+
+def test_ctrl_c_stops_the_dashboard_even_when_its_parent_ignored_sigint(tmp_path: Path) -> None:
+    """A shell's background job starts with SIGINT ignored, and a child inherits that across exec; the dashboard
+    restores the default handler, so Ctrl-C still stops it (before, it ran until SIGKILL)."""
+    command = [sys.executable, "-m", "penny_slm.cli", "dashboard", "--db", str(tmp_path / "p.db"), "--port", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        assert proc.stdout is not None and "Ctrl-C stops it" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+        proc.communicate()
