@@ -205,11 +205,8 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
         raise InputError("give either --data FILE.jsonl or --real (the cached sources held out for testing)")
     if args.real:
         from penny_slm.training import importers
-        from penny_slm.training.datasets import held_out_parts
 
-        held_out = research_rows(importers.rows("research", ("test",))[0])
-        dev_half, test_half = held_out_parts(held_out, lambda r: r.text)
-        rows = {"dev": dev_half, "test": test_half, "all": held_out}[args.part]
+        rows = _real_part(research_rows(importers.rows("research", ("test",))[0]), args.part)
         if not rows:
             raise InputError("no real-world test part is cached; fetch it with: penny-slm data fetch")
     else:
@@ -231,17 +228,31 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
     return 0
 
 
-def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
+def _real_part(held_out: list[Any], part: str) -> list[Any]:
+    """The ``--part`` of held-out rows (each with a ``text``): the test half (reported, never used to change
+    anything), the dev half (calibration, selection, error analysis) or both; one hash split for every task."""
     from penny_slm.training.datasets import held_out_parts
+
+    dev_half, test_half = held_out_parts(held_out, lambda r: r.text)
+    return {"dev": dev_half, "test": test_half, "all": held_out}[part]
+
+
+def _add_part_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--part", choices=("test", "dev", "all"), default="test",
+                        help="with --real: the test half (reported, never used to change anything; default), the dev "
+                             "half (calibration, selection, error analysis) or both")
+
+
+def _eval_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
     from penny_slm.training.evaluate import GuardRow, evaluate_guard, load_guard_jsonl
 
     if bool(args.data) == bool(args.real):
-        raise InputError("give either --data FILE.jsonl or --real (the test part of the cached sources held out for testing)")
+        raise InputError("give either --data FILE.jsonl or --real (the cached response sources held out for testing)")
     if args.real:
         from penny_slm.training import importers
 
         held_out = [GuardRow(r["text"], frozenset(r["violations"]), r["source"]) for r in importers.rows("guard", ("test",))[0]]
-        rows = held_out_parts(held_out, lambda r: r.text)[1]
+        rows = _real_part(held_out, args.part)
         if not rows:
             raise InputError("no real-world guard test part is cached; fetch it with: penny-slm data fetch")
     else:
@@ -674,16 +685,15 @@ def build_parser() -> argparse.ArgumentParser:
     er = esub.add_parser("research", help="evaluate the research classifier against the keyword baseline")
     er.add_argument("--data", help="JSONL of {text, needs_research, category?, source?}")
     er.add_argument("--real", action="store_true", help="evaluate on the cached public sources held out for testing")
-    er.add_argument("--part", choices=("test", "dev", "all"), default="test",
-                    help="with --real: the test half (reported, never used to change anything; default), the dev half "
-                         "(calibration, selection, error analysis) or both")
+    _add_part_option(er)
     er.add_argument("--json", action="store_true")
     er.add_argument("--out", help="folder for report.md and PNG plots")
     er.add_argument("--threshold", type=float)
 
     eg = esub.add_parser("guard", help="evaluate the personality guard on labelled responses")
     eg.add_argument("--data", help='JSONL of {"text", "violations": [...]}')
-    eg.add_argument("--real", action="store_true", help="evaluate on the test part of the cached held-out response sources")
+    eg.add_argument("--real", action="store_true", help="evaluate on the cached response sources held out for testing")
+    _add_part_option(eg)
     eg.add_argument("--json", action="store_true")
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
 

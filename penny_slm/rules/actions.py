@@ -21,7 +21,18 @@ A candidate is an action when, after any leading ``-ly`` adverbs (``*slowly rais
 4. a gesture noun or sound (``SOUNDS``: ``*sigh*``, ``*cough cough*``, ``*fist-bump*``, ``*drumroll*``), or
    a gesture noun after modifiers (``GESTURE_HEADS``: ``*slow clap*``, ``*chef's kiss*``, ``*happy dance*``,
    ``*dramatic pause*``) - unless an article, possessive or preposition before it makes it part of the
-   sentence (``a *pause*``, ``your *hands*``).
+   sentence (``a *pause*``, ``your *hands*``);
+5. narration that stands alone (the roleplay register of real chat models): two or more words starting
+   lower-case, set apart as a sentence of its own - after a sentence end or at a line start, and before a line
+   end, the text's end, another action or a capitalised sentence - when it opens with any ``-ing`` verb
+   (``*feeling a profound stillness in this realization*``, ``*sitting with this new perspective*``) or fills
+   its whole line (``*urgent clarity*``, ``*pause that feels like looking up*``). Such narration may run to
+   ``MAX_NARRATION_WORDS`` words and hold a ``...`` pause (``*settling into something like... home*``).
+   Emphasis inside a sentence (``so *running the tests* matters``), a capitalised italic line
+   (``*Note that this is experimental*``) and a single italic word on its line are not narration;
+6. first-person acting out, set apart the same way: ``I`` and a stage or weak verb's base form, then anything
+   in words and punctuation (``Sure! *I slide closer, wrap my arms around you...*``). ``*I think, therefore
+   I am.*`` is a quotation, not a gesture.
 
 Actions are read left to right, so one right after another counts as clause-initial (``*grins* *takes a
 bow*``), and an action after emphasis does not (``*can* and *frequently does*`` stays).
@@ -61,7 +72,7 @@ SOUNDS = frozenset(
     "sigh sighs gasp gasps cough coughs ahem ugh hmph phew drumroll drum-roll confetti applause facepalm wink grin "
     "shrug nod hug hugs high-five high-fives fist-bump fist-bumps slow-clap mic-drop chef's-kiss happy-dance eye-roll "
     "eyeroll jazz-hands yawn whistle sniff snort giggle chuckle squeal smirk blush gulp boop tsk huff shimmy slurp "
-    "sob sniffle swoon air-quotes thumbs-up facepalms headdesk".split())
+    "sob sniffle swoon air-quotes thumbs-up facepalms headdesk gag retch".split())
 """Gesture nouns and sounds that are a stage direction alone (``*sigh*``, ``*fist-bump*``, ``*cough cough*``)."""
 GESTURE_HEADS = frozenset("clap claps kiss dance drop bump pause bow salute smile laugh twirl wiggle sip cheer "
                           "high-five hug nod wave spin".split())
@@ -81,8 +92,19 @@ _DISCOURSE = frozenset(
 _DETERMINERS = frozenset("a an the this that of for with in my your his her their our its".split())
 _RIGHT_GAP = re.compile(r"[ \t]*(?:[,;:—–]|-(?=\s)|\.\.\.|…)?[ \t]*")
 _COMMA_AFTER = re.compile(r"[ \t]*[,;]")
-_CANDIDATE = re.compile(r"(?<![*\w\\])\*(?![\s*])([^*\n\ue000]{1,100}?)(?<![\s\\])\*(?![*\w])")
+MAX_NARRATION_WORDS = 24
+_CANDIDATE = re.compile(r"(?<![*\w\\])\*(?![\s*])([^*\n\ue000]{1,160}?)(?<![\s\\])\*(?![*\w])")
 _CONTENT = re.compile(r"[A-Za-z][A-Za-z'’ ,-]*(?:[!?]|\.\.\.|…)?")
+_NARRATION = re.compile(r"[a-z][A-Za-z'’ ,-]*(?:(?:\.\.\.|…)[A-Za-z'’ ,-]+)*(?:[!?]|\.\.\.|…)?")
+_SAYING_VERBS = frozenset("thinks ponders wonders notes reads writes types makes gives sets puts offers".split())
+"""Weak verbs that, after a first-person ``I``, say or reason rather than act (``*I think, therefore I am.*``)."""
+_FIRST_PERSON = re.compile(r"I [a-z][A-Za-z'’ ,;.!?…-]*")
+_NOT_GERUNDS = frozenset(
+    "thing nothing something everything anything king ring string spring sing wing bring sting swing morning evening "
+    "during ceiling building meaning according notwithstanding pudding darling sibling duckling wedding clothing "
+    "icing ping bling awning".split())
+_SENTENCE_BEFORE = re.compile(r"(?:^|\n|[.!?…][\"”’')\]]*)[ \t]*$")
+_SENTENCE_AFTER = re.compile(r"[ \t]*(?:$|\n|\*|[A-Z])")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 
 
@@ -117,14 +139,35 @@ def _right_open(view: TextView, end: int) -> bool:
     return _RIGHT_OPEN.match(view.text, end) is not None
 
 
+def _narration(view: TextView, start: int, end: int, content: str, action_ends: set[int]) -> bool:
+    """Rule 5: lower-case narration of two or more words set apart as a sentence of its own, led by an
+    ``-ing`` verb or alone on its line."""
+    words = _WORD.findall(content)
+    head = view.text[max(0, start - 40):start]
+    after_action = (star := _AFTER_STAR.search(head)) is not None and start - len(head) + star.start() + 1 in action_ends
+    if not (_SENTENCE_BEFORE.search(head) or after_action) or not _SENTENCE_AFTER.match(view.text, end):
+        return False
+    if _FIRST_PERSON.fullmatch(content) and len(words) <= 2 * MAX_NARRATION_WORDS:  # rule 6
+        verb = words[1].lower()
+        return any(f in STAGE_VERBS or (f in WEAK_VERBS and f not in _SAYING_VERBS) for f in (verb + "s", verb + "es"))
+    if not _NARRATION.fullmatch(content) or not 2 <= len(words) <= MAX_NARRATION_WORDS:
+        return False
+    first = words[0].lower()
+    gerund = first.endswith("ing") and len(first) >= 5 and first not in _NOT_GERUNDS
+    line_start = view.text.rfind("\n", 0, start) + 1
+    line_end = view.text.find("\n", end)
+    alone = not view.text[line_start:start].strip() and not view.text[end:None if line_end < 0 else line_end].strip()
+    return gerund or alone
+
+
 def is_action(view: TextView, start: int, end: int, content: str, action_ends: set[int]) -> bool:
     """The rules in the module docstring, for the candidate ``view.text[start:end]`` with inside ``content``;
     ``action_ends`` holds the view ends of the actions found before it."""
     if not _CONTENT.fullmatch(content):
-        return False
+        return _narration(view, start, end, content, action_ends)
     words = [w.lower().replace("’", "'") for w in _WORD.findall(content)]
     if not words or len(words) > 12:
-        return False
+        return _narration(view, start, end, content, action_ends)
     lead = 0
     while lead < len(words) - 1 and words[lead].endswith("ly") and len(words[lead]) > 4:
         lead += 1
@@ -140,9 +183,10 @@ def is_action(view: TextView, start: int, end: int, content: str, action_ends: s
         before = re.search(r"([A-Za-z]+)[ \t]*$", view.text[max(0, start - 20):start])
         return not (before and before.group(1).lower() in _DETERMINERS)
     if (len(words) - lead >= 2 and head.endswith("s") and head.isalpha() and head not in _NOT_VERBS
-            and not head.endswith(("ss", "us", "is", "ous", "ics")) and content[0].islower()):
-        return _left_open(view, start, action_ends) and _right_open(view, end)
-    return False
+            and not head.endswith(("ss", "us", "is", "ous", "ics")) and content[0].islower()
+            and _left_open(view, start, action_ends) and _right_open(view, end)):
+        return True
+    return _narration(view, start, end, content, action_ends)
 
 
 def action_hits(view: TextView) -> list[RuleHit]:
@@ -167,6 +211,8 @@ def _removal(view: TextView, start: int, end: int) -> RuleHit:
         b = right.end()  # "*grins*, sure" → "sure" (then capitalised)
         if t[b:b + 1] == "\n" and (a == 0 or t[a - 1] == "\n"):
             b += 1  # an action alone on its line takes the line with it
+            while t[b:b + 1] == "\n" and (a == 0 or t[max(0, a - 2):a] == "\n\n"):
+                b += 1  # and the blank line after it, when one is already before it (or it opened the text)
         if b < len(t) and t[b].islower():
             oa, ob = view.span(a, b + 1)
             return RuleHit("asterisk_action", oa, ob, t[b].upper())

@@ -11,7 +11,10 @@ with no letter touching it. Never excitement, whatever the word (checked first):
 - shapes that are not words: a token holding a digit or ``_ . / \\ $ = @ # % + : &`` (``MAX_RETRIES``,
   ``HTTP_PROXY``, ``README.md``, ``.ENV``, ``CO2``, ``H2O``, ``$AAPL``, ``GPT-4``), a hyphenated token with a
   one-letter part or a prefix part (``DALL-E``, ``post-COVID``), a ``[PLACEHOLDER]`` or ``<TAG>``, Roman
-  numerals (``XIV``), conventional file names (``CHANGELOG``, ``LICENSE``) and any word followed by ``file``;
+  numerals (``XIV``), conventional file names (``CHANGELOG``, ``LICENSE``), a word naming a thing on a screen
+  or a wall (followed by ``file``, ``sign``, ``button``, ``key``, ``label``, ``tab``, ``menu``, ``command``,
+  ``keyword`` or ``field``: ``the red EXIT sign``), and a line's label or heading written in capitals with no
+  excitement word (``IMMEDIATE (Today):``, ``## TODAY EVENING``, ``- WATER + PREP: fill bottles``);
 - a quotation entirely in capitals (``scream "HELP! THE DOOR IS CLOSED"``, a sign, a product name): it
   reports someone's words.
 
@@ -29,7 +32,7 @@ Then it is excitement when it is:
      source intelligence)``), the initials of the capitalised words before it, possessive (``IHME's``),
      after ``like``/``such as``/``e.g.``/``including``/``via``/``at``, before a capitalised word or a
      number (``SETI Institute``, ``RAID 5``), or next to a proper name in a list (``Photoshop or GIMP``,
-     ``OSHA, NIOSH``); SQL keywords in a sentence with two or more non-English SQL keywords.
+     ``OSHA, NIOSH``, ``SAMNET, and IMAGE``); SQL keywords in a sentence with two or more non-English SQL keywords.
 
 Not caught: a shouted word that happens to look like an acronym by these rules (``EXTRA``, ``DATA``:
 final A), shouting in a quotation written entirely in capitals, and caps in scripts other than Latin.
@@ -160,11 +163,16 @@ def _not_a_word(raw: str, token: str) -> bool:
 
 
 _GAP = re.compile(r"[ \t]+")
-_FILE_AFTER = re.compile(r"[ \t]+files?\b")
+_FILE_AFTER = re.compile(r"[ \t]+(?:files?|signs?|buttons?|keys?|labels?|tabs?|menus?|commands?|keywords?|fields?)\b")
+_LABEL = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|[-*+•][ \t]+|\d+[.)][ \t]+)?\**((?:[A-Z][A-Z'’]*[ \t]*(?:[+&/][ \t]*)?)+)"
+                    r"\**(?=[ \t]*(?:\(|:|$))")
+"""A line's label or heading in capitals (``IMMEDIATE (Today):``, ``## TODAY EVENING``, ``- WATER + PREP: ...``)."""
+_LABEL_WORDS = frozenset("THIS WHAT EVERY".split())
+"""Words of ``ENTHUSIASM`` that are plain words in a label (``THIS WEEK:``)."""
 _PREFIXES = frozenset("post pre non anti pro un sub multi de re mid ex co semi over under inter intra cross "
                       "self ultra".split())
 _NAME_BEFORE = re.compile(r"(?:\blike|\bsuch as|\be\.g\.,?|\bi\.e\.,?|\bincluding|\bvia|\bcalled|\bnamed|\bat)[ \t]+$", re.I)
-_LIST_GAP = re.compile(r"[ \t]*(?:,|/|\bor\b|\band\b|&)[ \t]*", re.I)
+_LIST_GAP = re.compile(r"[ \t]*(?:,(?:[ \t]*(?:or|and)\b)?|/|\bor\b|\band\b|&)[ \t]*", re.I)
 _CAMEL = re.compile(r"(?:[A-Za-z]*[a-z][A-Z][A-Za-z]*|[A-Z][A-Za-z]*-[A-Z][A-Za-z]*)$")
 
 
@@ -216,6 +224,9 @@ class _Context:
         self.phrases = _spans(_phrase_pattern([w for w in persona.caps_allowlist if " " in w.strip()]), t)
         self.quotes = _spans(_QUOTE, t)  # quotations in capitals only: a sign, a product, the user shouting
         self.marked = set(re.findall(r"\(([A-Z][A-Z'’]*)\)", t))  # "(CCPA)": the text defines an acronym
+        labels = [m.span(1) for m in _LABEL.finditer(t) if not any(
+            w.replace("’", "'").replace("'", "") in ENTHUSIASM - _LABEL_WORDS for w in re.findall(r"[A-Z'’]+", m.group(1)))]
+        self.labels = ([a for a, _ in labels], [b for _, b in labels])
         self.counts: dict[str, int] = {}
         for m in candidates:
             self.counts[m.group()] = self.counts.get(m.group(), 0) + 1
@@ -226,7 +237,7 @@ class _Context:
         return (word in self.allow or bare in self.allow or token.upper() in self.allow
                 or _inside(self.phrases, m.start()) or _inside(self.quotes, m.start()) or _not_a_word(raw, token)
                 or _ROMAN.fullmatch(bare) is not None or bare in _FILE_NAMES
-                or _FILE_AFTER.match(t, m.end()) is not None)
+                or _FILE_AFTER.match(t, m.end()) is not None or _inside(self.labels, m.start()))
 
     def named(self, i: int, word: str, named: list[bool]) -> bool:
         """Rule 3's context test: the text marks the word as a name (see the module docstring)."""

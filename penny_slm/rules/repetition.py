@@ -9,10 +9,14 @@ normalized view with code masked (code is never inspected):
 - **a phrase looped inside one sentence**: the same run of ``MIN_PHRASE_WORDS``–``MAX_PHRASE_WORDS`` words
   three or more times in a row ("I think that I think that I think that").
 
-Never flagged (legitimate repetition): list items, table rows, headings and ``>`` quotes (parallel
-structure is their point), sentences holding code, sentences inside quotation marks, a sentence whose
-words the user's own message contains (quoting the user), and anything at all when the user's message asks for
-repetition (a refrain, a chorus, a poem or song, "say it three times": ``REPEAT_REQUEST``).
+Never flagged (legitimate repetition): any sentence on a list item's, table row's, heading's or ``>`` quote's
+line (parallel structure is their point: ``3. Physical evidence: ...``, ``- ... Overall, it deserves a B.``)
+unless it loops inside its own item, sentences holding code, lines of maths (``4x^3 = 9x``, ``c^2 = a^2 + b^2``:
+an operator between terms and fewer than four words), runs of numbers
+(``1/6 + 1/6 + 1/6``), sentences inside quotation marks, a sentence whose words the user's own message contains
+(quoting the user), and anything at all when the user's message asks for repetition (a refrain, a chorus, a
+poem or song, "say it three times": ``REPEAT_REQUEST``). A piece of single letters (``J.A.V.I.S.``) is not a
+sentence.
 
 Fix: the repeats are deleted with the space before them, the first occurrence stays ("A. A. A. B." → "A. B.").
 Linear time: one dictionary of sentence keys, and a phrase scan of at most ``MAX_PHRASE_WORDS`` steps per word.
@@ -38,6 +42,8 @@ REPEAT_REQUEST = re.compile(
 _WORD = re.compile(r"[^\W_]+")
 _LINE_MARK = re.compile(r"[ \t]*(?:[-*+•>|#]|\d+[.)])")
 _QUOTES = "\"'“”‘’"
+_MATHS = re.compile(r"[=≈^√×÷≤≥<>]|\w\s*[+*/]\s*\w")
+_PROSE_WORD = re.compile(r"\b[A-Za-z]{3,}\b")
 
 
 def asks_for_repetition(request: str) -> bool:
@@ -64,16 +70,18 @@ def repetition_hits(view: TextView, request: str = "") -> list[RuleHit]:
         body = t[s:e].rstrip()
         end = s + len(body)
         key = _key(body)
-        n = key.count(" ") + 1 if key else 0
-        line_start = s == 0 or t[s - 1] == "\n"
-        exempt = (not key or view.holds_code(s, e) or (line_start and _LINE_MARK.match(body) is not None)
+        n = key.count(" ") + 1 if any(len(w) >= 2 for w in key.split()) else 0
+        line_start = t.rfind("\n", 0, s) + 1
+        listed = _LINE_MARK.match(t, line_start) is not None
+        maths = _MATHS.search(body) is not None and len(_PROSE_WORD.findall(body)) < 4
+        exempt = (not key or view.holds_code(s, e) or maths
                   or (body[:1] in _QUOTES and body.rstrip(".!?")[-1:] in _QUOTES) or f" {key} " in said_by_user)
-        if not exempt and key in seen and (
-                (key == prev_key and n >= MIN_LOOP_WORDS) or (n >= MIN_ECHO_WORDS and body[-1:] in ".!?")):
+        looped = key == prev_key and n >= MIN_LOOP_WORDS and (not listed or prev_end > line_start)
+        if not exempt and (looped or (key in seen and not listed and n >= MIN_ECHO_WORDS and body[-1:] in ".!?")):
             hits.append(RuleHit("repeated_text", *view.span(prev_end, end), ""))
         elif not exempt:
             hits += _phrase_loops(view, s, end)
-        if key and not exempt:
+        if key and not exempt and not listed:
             seen.add(key)
         prev_key, prev_end = (key if not exempt else ""), end
     return hits
@@ -93,7 +101,7 @@ def _phrase_loops(view: TextView, start: int, end: int) -> list[RuleHit]:
             while i + run + p < len(tokens) and tokens[i + run] == tokens[i + run + p]:
                 run += 1
             copies = 1 + run // p
-            if copies >= PHRASE_TIMES:
+            if copies >= PHRASE_TIMES and any(t.isalpha() for t in tokens[i:i + p]):
                 last = i + copies * p - 1
                 hits.append(RuleHit("repeated_text", *view.span(words[i + p - 1].end(), words[last].end()), ""))
                 i, found = last + 1, True

@@ -152,3 +152,22 @@ def test_detection_is_linear(unit: str) -> None:
     small, large = text(10_000), text(80_000)
     _best_of(check, small, 1)
     assert _best_of(check, large) / _best_of(check, small, 5) < 24
+
+
+@pytest.mark.issue(17)
+@pytest.mark.parametrize("text", [
+    "1. Check the logs. Restart the worker.\n2. Check the logs. Restart the database.",  # parallel list items
+    "- Pixel: fast, bright screen. Overall, it deserves a B.\n- iPhone: dim screen, slow charging. Overall, it deserves a B.",
+    "Expand it:\n\n4x^3 = 9x\n\nthen divide:\n\n4x^3 = 9x\n\nso x^2 = 9/4.",  # maths lines
+    "c^2 = a^2 + b^2.\nBy the same argument,\nc^2 = a^2 + b^2.",
+    "The chance is 1/6 + 1/6 + 1/6 + 1/6 = 4/6.",  # a run of numbers is not a looped phrase
+    "Meet J.A.V.I.S. today. Later, J.A.V.I.S. again.",  # initials are not a five-word sentence
+])
+def test_parallel_lists_maths_and_initials_are_not_repeats(text: str) -> None:
+    assert [h for h in detect(text, PERSONA) if h.rule == "repeated_text"] == []
+
+
+@pytest.mark.issue(17)
+def test_a_loop_inside_one_list_item_is_still_a_repeat() -> None:
+    text = "- Anger is a secondary emotion. Anger is a secondary emotion.\n- Fear is older."
+    assert fix(text, PERSONA)[0] == "- Anger is a secondary emotion.\n- Fear is older."
