@@ -184,3 +184,16 @@ def test_a_quick_build_trains_a_frozen_research_head_once(
     assert ModelRegistry(tmp_path / "m").list_versions("research")[-1].version == "v1"
     assert main([*models, "--quick", "--approach", "finetune"]) == 2
     assert "--quick trains the frozen approach only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task", ["research", "guard"])
+def test_real_world_evals_take_one_part_option(task: str) -> None:
+    """``--part`` means the same halves for every task: dev and test are disjoint, stable, and make up all."""
+    from penny_slm.cli import _real_part, build_parser
+
+    args = build_parser().parse_args(["eval", task, "--real", "--part", "dev"])
+    assert args.part == "dev" and build_parser().parse_args(["eval", task, "--real"]).part == "test"
+    rows = [type("Row", (), {"text": f"held-out response number {i}"})() for i in range(400)]
+    dev, test, every = (_real_part(rows, part) for part in ("dev", "test", "all"))
+    assert dev and test and not {id(r) for r in dev} & {id(r) for r in test}
+    assert sorted(map(id, dev + test)) == sorted(map(id, every)) and _real_part(rows, "dev") == dev
