@@ -46,7 +46,8 @@ from penny_slm.rules import register
 from penny_slm.rules.slang import SLANG_PREFIX, detect_slang
 
 TRACKER_VERSION = "context-rules-1"
-"""The ``model_version`` of what this step learns (rule-based estimates; no context heads yet)."""
+"""The ``model_version`` of what the rules learn (formality, depth, slang); with the mood head loaded the step's
+version is ``context-rules-1+mood-vN`` and the mood updates carry ``mood-vN``."""
 CONTEXT_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); the mood head is not built yet"
 MOOD_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); mood by the {version} head"
 MOOD_ARTIFACT = "mood"
@@ -157,12 +158,6 @@ class MoodHead(EncoderHeadModule):
             return {m: float(m == "neutral") for m in MOODS}
         p = self.calibrated(self.encode([text])[0].logits["mood"])
         return {m: float(p[i]) for i, m in enumerate(MOODS)}
-
-    def predict(self, text: str) -> tuple[Mood, float]:
-        """The most probable mood and its probability."""
-        probs = self.probabilities(text)
-        mood = max(MOODS, key=lambda m: probs[m])
-        return mood, probs[mood]
 
     def predict_many(self, texts: list[str]) -> np.ndarray:
         """Calibrated probabilities for many texts (rows in ``texts``' order, columns in ``MOODS``' order)."""
