@@ -24,7 +24,10 @@ from penny_slm.compat import require
 from penny_slm.config import SLMConfig, load_config
 from penny_slm.errors import InputError, PennySLMError
 
-ALL_ARTIFACTS = ("research", "tone", "tone-screen", "smollm2-135m", "rewriter")
+ALL_ARTIFACTS = ("research", "tone", "tone-screen", "mood", "smollm2-135m", "rewriter")
+NEEDS_SOURCES = ("mood",)
+"""Artifacts built from public sources alone (no hand-written data): with none cached, ``models build`` says so and goes
+on without them (the context step then runs without mood)."""
 """What ``models build`` builds, in order (the rewriter is evaluated with the tone head)."""
 
 
@@ -91,8 +94,14 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
     settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, limit_rows=args.limit_rows, **seeds)
     quick = tuple(n for n in names if n in QUICK_TABLE) if args.quick else ()
 
+    unbuildable: list[str] = []
+
     def build_one(name: str) -> bool:
         """Build ``name``; True if it was already up to date."""
+        if name in NEEDS_SOURCES and registry.active_version(name) is None and not _sources_cached(name):
+            log(f"{name}: not built: its training sources are not cached (penny-slm data fetch); the layer runs without it")
+            unbuildable.append(name)
+            return True
         if name in quick and registry.active_version(name) is not None:
             log(f"{name}: {registry.active_version(name)} is active; --quick builds only heads that have none")
             return True
@@ -125,10 +134,17 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
         except RegistryError as exc:  # the gate refused this build: say so, build the rest
             print(f"penny-slm: {name}: {exc}", file=sys.stderr)
         log(plan.finished(name, time.perf_counter() - started, skipped))
-    missing = [n for n in names if registry.active_version(n) is None]
+    missing = [n for n in names if registry.active_version(n) is None and n not in unbuildable]
     if missing:
         print(f"penny-slm: no active version of {', '.join(missing)}", file=sys.stderr)
     return 1 if missing else 0
+
+
+def _sources_cached(name: str) -> bool:
+    """True if ``name``'s training source rows are in the cache (only the mood head needs this today)."""
+    from penny_slm.training import importers
+
+    return bool(importers.rows(name, ("train",))[0])
 
 
 def cmd_classify(args: argparse.Namespace, cfg: SLMConfig) -> int:
@@ -174,16 +190,26 @@ def cmd_guard(args: argparse.Namespace, cfg: SLMConfig) -> int:
 def cmd_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
     """Print the context step's ``ContextUpdate`` for one message as JSON (learned against an empty profile)."""
     from penny_slm.pipeline.modules.base import TurnContext
-    from penny_slm.pipeline.modules.context import ContextTracker
 
-    _print_json(ContextTracker().run(TurnContext.of(args.text)).to_dict())
+    _print_json(_context_tracker(cfg).run(TurnContext.of(args.text)).to_dict())
     return 0
+
+
+def _context_tracker(cfg: SLMConfig) -> Any:
+    """The context step as configured, loaded: with the mood head when its artifact is built."""
+    from penny_slm.pipeline.factory import module_from_config
+
+    tracker = module_from_config(cfg, "context")
+    tracker.load(_registry(cfg))
+    return tracker
 
 
 def _eval_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
     from penny_slm.training.evaluate_context import evaluate_context, load_context_jsonl
 
-    result = evaluate_context(load_context_jsonl(args.data))
+    rows = load_context_jsonl(args.data)
+    tracker = _context_tracker(cfg)
+    result = evaluate_context(rows, tracker.run, version=tracker.model_version)
     _print_json(result) if args.json else print(json.dumps(result))
     return 0
 
@@ -666,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--quick", action="store_true",
                        help="first run: the research head, if it has no active version yet, is built on the frozen encoder "
                             "(1.5-3 minutes instead of 2.5-8); the next full build replaces it through the gate")
-    build.add_argument("--epochs", type=int, help="fine-tuning epochs (default: 2 for research, 3 for tone)")
+    build.add_argument("--epochs", type=int, help="fine-tuning epochs (default: 2 for research, 3 for tone and mood)")
     build.add_argument("--seed", type=int, help="training seed (default: 13 for the encoder heads, 17 for the rewriter)")
     build.add_argument("--limit-rows", type=int, default=0, help="train on a sample (tests, quick checks)")
     build.add_argument("--only", action="append", choices=ALL_ARTIFACTS, help="build only this artifact")

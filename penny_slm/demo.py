@@ -128,7 +128,8 @@ def module_states(layer: Any, llm_label: str) -> list[ModuleState]:
     if context is not None:
         from penny_slm.pipeline.modules.context import TRACKER_VERSION
 
-        heads = context.model_version if context.model_version != TRACKER_VERSION else None
+        heads = (f"mood head {context.mood_version}; formality, technical depth and slang by rules ({TRACKER_VERSION})"
+                 if getattr(context, "mood_version", None) else None)
         states.append(ModuleState("context", heads, "heads not built: formality, technical depth and slang by rules "
                                   f"({TRACKER_VERSION}), plus message length, local hour and the research topic"))
     guard = layer.guard

@@ -14,6 +14,9 @@ Category = Literal[
     "coding", "math", "concept_explanation", "creative", "personal", "general",
 ]
 CATEGORIES: tuple[Category, ...] = get_args(Category)
+Mood = Literal["anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral"]
+MOODS: tuple[Mood, ...] = get_args(Mood)
+"""Ekman's six emotions and neutral: the context step's moods, in the mood head's output order."""
 RESEARCH_CATEGORIES: frozenset[Category] = frozenset(
     {"current_events", "prices_markets", "sports", "weather", "verification"}
 )
@@ -150,17 +153,36 @@ class SlangSpan(_ToDict):
 
 
 @dataclass(frozen=True, slots=True)
+class ToneShift(_ToDict):
+    """The mood part of a context update (``pipeline/modules/context.py`` says how the running mood is learned).
+
+    ``mood`` and ``confidence``: this message's mood and its calibrated probability; ``running_mood`` and
+    ``running_confidence``: the user's running mood after this message and its share of the running mix;
+    ``departure``: 0–1, the total-variation distance between this message's mood probabilities and the running mix
+    before it (0: as usual for this user; 1: nothing in common); ``messages``: the evidence behind the running mix
+    before this message (0: a first message, whose departure is measured against the uniform prior).
+    """
+
+    mood: Mood
+    confidence: float
+    running_mood: Mood
+    running_confidence: float
+    departure: float
+    messages: float
+
+
+@dataclass(frozen=True, slots=True)
 class ContextUpdate(_ToDict):
     """What the context step learned from one message (framework field names).
 
     ``formality_level`` and ``technical_depth`` are this message's estimates (``pipeline/modules/context.py`` says
     how, and how the profile learns from them); ``context_markers`` holds message length, local hour, time of day,
-    topic (the classifier's category) and ``mood`` (``None`` until the mood head exists, as ``tone_shift``);
-    ``note`` says what is not measured. ``None`` means not measured; nothing is guessed.
+    topic (the classifier's category), ``mood`` and ``mood_confidence`` (``None`` without a built mood head, as
+    ``tone_shift``); ``note`` says what is not measured. ``None`` means not measured; nothing is guessed.
     """
 
     slang_detected: tuple[SlangSpan, ...]
-    tone_shift: str | None
+    tone_shift: ToneShift | None
     context_markers: dict[str, Any]
     formality_level: float | None  # 0 (casual) – 1 (formal) once measured
     technical_depth: float | None  # 0 – 1 once measured

@@ -22,6 +22,13 @@ ROWS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def no_mood_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty models folder: these tests are about the rules, whatever the developer has built (test_mood.py runs
+    the mood head)."""
+    monkeypatch.setenv("PENNY_SLM_MODELS", str(tmp_path / "no-models"))
+
+
 def test_context_prints_the_context_update(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["context", "lowkey tired rn, this week was mid"]) == 0
     out = json.loads(capsys.readouterr().out)

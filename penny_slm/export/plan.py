@@ -41,6 +41,9 @@ TABLE: dict[str, TableRow] = {
                                 "training alone (frozen 45.5 s + fine-tune 331.2 s, 9,759 rows)"),
     "tone": TableRow(180.0, "README (~3 min)"),
     "tone-screen": TableRow(15.0, "README (~15 s)"),
+    "mood": TableRow(735.0, "measured 2026-12-05 (issue 18), the machine not shared during training: mood v1's manifest "
+                            "records 733.9 s, 481.5 s of it the fine-tune (11,032 rows x 3 epochs, max 64 tokens), then "
+                            "export, the parity check and the per-message evaluation of 24,573 rows"),
     "smollm2-135m": TableRow(120.0, "README (~2 min: the packaged GGUF exported to ONNX int8)"),
     "rewriter": TableRow(1800.0, "README (25-33 min); issue 23 saw 30-40 min in a fresh clone"),
 }

@@ -94,12 +94,13 @@ def _research(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
 
 
 def _context(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
-    """The context step per message (rules: the thread count changes nothing yet; kept for the table's shape)."""
+    """The context step per message: rules, and the mood head on ``threads`` threads when it is built."""
     from penny_slm.pipeline.factory import module_from_config
     from penny_slm.pipeline.model_registry import ModelRegistry
     from penny_slm.pipeline.modules.base import TurnContext
 
     tracker = module_from_config(cfg, "context")
+    tracker.mood_head.intra_op_threads = threads
     tracker.load(ModelRegistry(cfg.models_dir()))
     return {"latency_ms": _percentiles(lambda text: tracker.run(TurnContext.of(text)), _texts(), n),
             "model_version": tracker.model_version}

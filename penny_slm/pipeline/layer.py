@@ -66,7 +66,7 @@ from penny_slm.pipeline.orchestrator import SLMOrchestrator, SLMTask, plan_stage
 from penny_slm.pipeline.prompt import build_system_prompt, render_notes
 from penny_slm.pipeline.research_provider import FAILED_NOTICE, NoResearchProvider, ResearchNotes, ResearchProvider, SearxngProvider
 from penny_slm.pipeline.sync import ContextSyncManager
-from penny_slm.results import ContextUpdate, ModuleOutcome, TurnResult
+from penny_slm.results import ContextUpdate, ModuleOutcome, ToneShift, TurnResult
 from penny_slm.rules.normalize import normalize
 
 LLMCall = Callable[[str, str], str | Awaitable[str]]
@@ -184,7 +184,8 @@ class SLMLayer:
         notes = ""
         if research_outcome is not None and research_outcome.result is not None and research_outcome.result.needs_research:
             notes = render_notes(await self._search(turn.message.text, research, deadline))
-        system_prompt = build_system_prompt(self.persona, profile, notes)
+        mood = _tone_shift(pre.get("context"))
+        system_prompt = build_system_prompt(self.persona, profile, notes, mood=mood)
         timings["research_and_prompt"] = _ms(t)
 
         t = time.perf_counter()
@@ -193,7 +194,7 @@ class SLMLayer:
 
         t = time.perf_counter()
         response = llm_outcome.result or LLM_APOLOGY
-        instructions = build_system_prompt(self.persona, profile) if notes else system_prompt
+        instructions = build_system_prompt(self.persona, profile, mood=mood) if notes else system_prompt
         turn, post = await self.orchestrator.run_stages(self.plan.post, self._slots(), dataclasses.replace(
             turn, response=response, instructions=instructions), deadline)
         guard_outcome = post.get("guard")
@@ -344,6 +345,13 @@ def _without_suffix(window: list[tuple[str, str]], batch: list[tuple[str, str]])
         if window[-k:] == batch[:k]:
             return window[:-k]
     return window
+
+
+def _tone_shift(context: ModuleOutcome[Any] | None) -> ToneShift | None:
+    """This turn's mood from the context step (None: no mood head, a fallback, or the step disabled)."""
+    if context is None or context.status != "ok" or not isinstance(context.result, ContextUpdate):
+        return None
+    return context.result.tone_shift
 
 
 def _disabled(module: str) -> ModuleOutcome[Any]:

@@ -12,8 +12,10 @@ import re
 
 from penny_slm.config import Persona
 from penny_slm.pipeline.controls import PERSONA_PREFIX
+from penny_slm.pipeline.modules.context import MOOD_KEYS
 from penny_slm.pipeline.research_provider import ResearchNotes
 from penny_slm.pipeline.sync import ProfileContext
+from penny_slm.results import Mood, ToneShift
 
 BASE = "You are Penny, a companion. Be useful first."
 
@@ -100,16 +102,38 @@ def style_lines(profile: ProfileContext) -> list[str]:
     return lines
 
 
-def build_system_prompt(persona: Persona, profile: ProfileContext | None, research_notes: str = "") -> str:
+MOOD_LINES: dict[Mood, str] = {
+    "anger": "They sound frustrated: acknowledge it in a few words, stay calm and get to the point.",
+    "disgust": "They sound fed up: acknowledge it in a few words, stay calm and get to the point.",
+    "sadness": "They sound low: acknowledge it briefly and kindly; do not try to cheer them up.",
+    "fear": "They sound worried: be calm and concrete, and say plainly what is known and what is not.",
+}
+"""The message's mood → one fixed line. Influence is bounded: at most one line, only for these four moods (joy,
+surprise and neutral change nothing: matching them would invite the cheerleading the guard removes), only when the
+mood head's calibrated probability is at least :data:`MOOD_BAR`; neither the label nor the number is shown."""
+MOOD_BAR = 0.6
+
+
+def mood_line(mood: ToneShift | None) -> str | None:
+    """The fixed line this message's mood calls for, if any (:data:`MOOD_LINES`)."""
+    if mood is None or mood.confidence < MOOD_BAR:
+        return None
+    return MOOD_LINES.get(mood.mood)
+
+
+def build_system_prompt(persona: Persona, profile: ProfileContext | None, research_notes: str = "", *,
+                        mood: ToneShift | None = None) -> str:
     """Only learned values with some confidence are injected; nothing about the user is invented. The style
-    dimensions (:data:`STYLE_LINES`) become fixed instructions, not numbers. Approved
+    dimensions (:data:`STYLE_LINES`) and this message's mood (``mood``: the context step's ``tone_shift``,
+    :data:`MOOD_LINES`) become fixed instructions, not numbers or labels. Approved
     ``persona.*`` changes are stored and versioned but not shown here: the persona file is what the prompt and
     the guard enforce.
     ``research_notes`` is :func:`render_notes`' output (already fenced)."""
     lines = persona_lines(persona)
     if profile is not None:
         known = {k: v for k, v in profile.dimensions.items()
-                 if profile.confidence.get(k, 0.0) >= 0.5 and not k.startswith(PERSONA_PREFIX) and k not in STYLE_LINES}
+                 if profile.confidence.get(k, 0.0) >= 0.5 and not k.startswith(PERSONA_PREFIX) and k not in STYLE_LINES
+                 and k not in MOOD_KEYS}
         if known:
             lines.append("What you have learned about this user: "
                          + "; ".join(f"{sanitize(k, 40)} = {sanitize(str(v), 60)}" for k, v in sorted(known.items())) + ".")
@@ -123,6 +147,8 @@ def build_system_prompt(persona: Persona, profile: ProfileContext | None, resear
             listed = ", ".join(sanitize(t, 30) for t in sorted(adopted)[:MAX_SLANG_TERMS])
             lines.append("Slang the user approved for your own voice (use it now and then, naturally):\n"
                          + untrusted_block("approved slang", listed))
+    if (line := mood_line(mood)) is not None:
+        lines.append(line)
     if research_notes:
         lines.append(research_notes)
     return "\n".join(lines)

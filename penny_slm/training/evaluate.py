@@ -30,9 +30,10 @@ def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
     return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)}
 
 
-def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = N_BINS) -> float:
-    """Weighted mean |accuracy − confidence| over equal-width confidence bins (0.5–1 for a binary call)."""
-    edges = np.linspace(0.5, 1.0, n_bins + 1)
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = N_BINS, low: float = 0.5) -> float:
+    """Weighted mean |accuracy − confidence| over equal-width confidence bins from ``low`` to 1 (0.5 for a binary call,
+    the top probability of a k-class call can go down to 1/k)."""
+    edges = np.linspace(low, 1.0, n_bins + 1)
     bins = np.clip(np.digitize(confidence, edges[1:-1]), 0, n_bins - 1)
     ece = 0.0
     for b in range(n_bins):
@@ -141,6 +142,22 @@ def _timed(fn: Callable[[str], R], texts: list[str], warmup: int = 5) -> tuple[l
         out.append(fn(text))
         times.append(time.perf_counter() - start)
     return out, times
+
+
+def evaluate_mood(probabilities: Callable[[list[str]], np.ndarray], rows: list[Example]) -> dict[str, Any]:
+    """Mood head on labelled messages (``labels["mood"]``: the index in ``MOODS``), one message per call as the context
+    step runs it: accuracy, macro-F1, per-class P/R/F1, ECE of the top mood, latency per message, and the majority
+    class ``neutral`` as the baseline."""
+    from penny_slm.results import MOODS
+    from penny_slm.training.evaluate_context import MAJORITY_MOOD, mood_block
+
+    probs, times = _timed(lambda text: probabilities([text])[0], [r.text for r in rows])
+    p = np.array(probs)
+    gold = [MOODS[r.labels["mood"]] for r in rows]
+    pred = [MOODS[i] for i in p.argmax(1)]
+    correct = np.array([g == q for g, q in zip(gold, pred, strict=True)])
+    return {**mood_block(gold, pred), "ece": round(expected_calibration_error(p.max(1), correct, low=1 / len(MOODS)), 4),
+            "latency_ms": percentiles_ms(times), "baseline": mood_block(gold, [MAJORITY_MOOD] * len(gold))}
 
 
 def evaluate_research(classify: Callable[[str], ResearchClassification], rows: list[ResearchRow]) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Rows: ``{"text", "formality"?: 0–1, "technical_depth"?: 0–1, "mood"?: str, "
 One block per label present: formality and depth ``{n, pearson, spearman, mae}``; mood ``{n, accuracy, macro_f1,
 per_class}``; slang ``{n, precision, recall, f1, sentence_precision, sentence_recall}`` (terms matched
 case-insensitively on the surface form). Baselines: the Flesch–Kincaid grade mapped to 0–1 (``grade / 16``) for
-formality and depth, the majority class ``neutral`` (GoEmotions' largest class) for mood, and the plain lexicon
+formality and depth, the majority class ``neutral`` (the largest of GoEmotions' 28 labels, and of XED) for mood, and the plain lexicon
 (every entry by string match, no convention or context rules) for slang.
 """
 
@@ -22,10 +22,9 @@ import numpy as np
 from penny_slm.errors import InputError
 from penny_slm.pipeline.modules.base import TurnContext
 from penny_slm.pipeline.modules.context import ContextTracker
-from penny_slm.results import ContextUpdate
+from penny_slm.results import MOODS, ContextUpdate
 from penny_slm.rules.slang import PENNY_SLANG, Lexicon, term_pattern, cspell_file, parse_cspell
 
-MOODS = ("anger", "disgust", "fear", "joy", "sadness", "surprise", "neutral")
 MAJORITY_MOOD = "neutral"
 LABELS = ("formality", "technical_depth", "mood", "slang")
 
@@ -136,11 +135,14 @@ def lexicon_terms(text: str, lexicon: Lexicon) -> list[str]:
 
 
 def evaluate_context(rows: Sequence[dict[str, Any]], run: Callable[[TurnContext], ContextUpdate] | None = None,
-                     baseline_lexicon: Lexicon | None = None) -> dict[str, Any]:
-    """The eval result for ``rows``; ``run`` is the context step (default: :class:`ContextTracker`)."""
+                     baseline_lexicon: Lexicon | None = None, version: str | None = None) -> dict[str, Any]:
+    """The eval result for ``rows``; ``run`` is the context step (default: :class:`ContextTracker` unloaded, so rules
+    only and no mood; the CLI passes the configured step, loaded); ``version`` is reported as ``model_version``."""
     if not rows:
         raise InputError("no rows to evaluate")
-    run = run or ContextTracker().run
+    if run is None:
+        tracker = ContextTracker()
+        run, version = tracker.run, tracker.model_version
     raw = baseline_lexicon or raw_lexicon()
     outputs, latencies = [], []
     for row in rows:
@@ -148,7 +150,7 @@ def evaluate_context(rows: Sequence[dict[str, Any]], run: Callable[[TurnContext]
         start = time.perf_counter()
         outputs.append(run(turn))
         latencies.append((time.perf_counter() - start) * 1000)
-    result: dict[str, Any] = {"n": len(rows)}
+    result: dict[str, Any] = {"n": len(rows), **({"model_version": version} if version else {})}
     baseline: dict[str, Any] = {}
     for key, attr in (("formality", "formality_level"), ("technical_depth", "technical_depth")):
         idx = [i for i, r in enumerate(rows) if key in r and getattr(outputs[i], attr) is not None]
@@ -162,7 +164,7 @@ def evaluate_context(rows: Sequence[dict[str, Any]], run: Callable[[TurnContext]
         predicted = [outputs[i].context_markers.get("mood") for i in idx]
         result["mood"] = mood_block(gold_moods, predicted) if any(predicted) else {
             "n": len(idx), "accuracy": None, "macro_f1": None, "per_class": {},
-            "note": "not measured: the context step predicted no mood (the mood head is not built yet)"}
+            "note": "not measured: the context step predicted no mood (no mood head is built: penny-slm models build --only mood)"}
         baseline["mood"] = mood_block(gold_moods, [MAJORITY_MOOD] * len(idx))
     idx = [i for i, r in enumerate(rows) if "slang" in r]
     if idx:

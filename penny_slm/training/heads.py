@@ -69,6 +69,8 @@ class TrainSettings:
     seed: int = 13
     threads: int = 2
     limit_rows: int = 0  # 0 = all; tests use a few hundred rows
+    class_weight: str = ""  # "balanced": cross-entropy weighted n / (k · n_class) per head (rare moods count more)
+    select_epoch: bool = False  # keep the epoch whose dev macro-F1 (calibrated head) is highest (early stopping)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON, for the manifest."""
@@ -96,6 +98,23 @@ def seed_everything(seed: int) -> None:
 
 def _targets(rows: list[Example], task: Task) -> dict[str, torch.Tensor]:
     return {head: torch.tensor([r.labels[head] for r in rows]) for head in task.heads}
+
+
+def macro_f1(gold: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """The unweighted mean of the per-class F1 over ``n_classes`` classes (a class never seen nor predicted scores 0)."""
+    f1s = []
+    for c in range(n_classes):
+        tp = int(((pred == c) & (gold == c)).sum())
+        fp, fn = int(((pred == c) & (gold != c)).sum()), int(((pred != c) & (gold == c)).sum())
+        f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
+    return float(np.mean(f1s))
+
+
+def class_weights(y: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``n / (k · n_class)`` per class (scikit-learn's "balanced"); a class absent from ``y`` gets weight 1."""
+    counts = torch.bincount(y, minlength=n_classes).float()
+    weights = len(y) / (n_classes * counts.clamp(min=1))
+    return torch.where(counts > 0, weights, torch.ones_like(weights))
 
 
 def new_model(label_names: dict[str, tuple[str, ...]]) -> tuple[MultiHeadEncoder, PreTrainedTokenizerBase]:
@@ -180,7 +199,9 @@ def _train_frozen(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, r
 
 
 def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, rows: list[Example], task: Task,
-                    settings: TrainSettings) -> None:
+                    settings: TrainSettings, dev: list[Example] | None = None) -> list[float]:
+    """Fine-tune in place; with ``settings.select_epoch`` and ``dev``, the weights of the epoch with the best dev
+    macro-F1 of ``task.calibrated_head`` are kept. Returns that dev macro-F1 per epoch (empty without selection)."""
     targets = _targets(rows, task)
     lengths = _token_lengths(tokenizer, [r.text for r in rows], settings.max_length)
     steps = settings.epochs * math.ceil(len(rows) / settings.batch_size)
@@ -192,23 +213,37 @@ def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase,
         weight_decay=0.01,
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fns = {name: nn.CrossEntropyLoss(weight=class_weights(y, len(task.heads[name])) if settings.class_weight == "balanced" else None)
+                for name, y in targets.items()}
     rng = random.Random(settings.seed)
     progress = tqdm(total=steps, desc="fine-tune", leave=False)
+    select = settings.select_epoch and bool(dev)
+    scores: list[float] = []
+    best_state: dict[str, torch.Tensor] | None = None
     model.train()
     for _ in range(settings.epochs):
         for idx in length_batches(lengths, settings.batch_size, rng):
             enc = tokenizer([rows[j].text for j in idx], padding=True, truncation=True, max_length=settings.max_length, return_tensors="pt")
             logits = model(**enc)
-            loss = sum(loss_fn(logits[f"{name}_logits"], y[idx]) for name, y in targets.items())
+            loss = sum(loss_fns[name](logits[f"{name}_logits"], y[idx]) for name, y in targets.items())
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             schedule.step()
             progress.update(1)
             progress.set_postfix(loss=f"{loss.item():.3f}")
+        if select and dev:
+            head = task.calibrated_head
+            pred = predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)[head].argmax(1)
+            scores.append(macro_f1(np.array([r.labels[head] for r in dev]), pred, len(task.heads[head])))
+            if scores[-1] == max(scores):
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model.train()
     progress.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
+    return scores
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -238,17 +273,22 @@ def train(task: Task, train_rows: list[Example], dev: list[Example], settings: T
         train_rows = random.Random(settings.seed).sample(train_rows, min(settings.limit_rows, len(train_rows)))
     start = time.perf_counter()
     model, tokenizer = new_model(task.heads)
+    epoch_scores: list[float] = []
     if settings.approach == "frozen":
         _train_frozen(model, tokenizer, train_rows, task, settings)
     elif settings.approach == "finetune":
-        _train_finetune(model, tokenizer, train_rows, task, settings)
+        epoch_scores = _train_finetune(model, tokenizer, train_rows, task, settings, dev)
     else:
         raise ValueError(f"unknown approach {settings.approach!r}; valid: finetune, frozen")
     seconds = time.perf_counter() - start
-    logits = predict_logits(model, tokenizer, [r.text for r in dev])
+    logits = predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)
     y = _targets(dev, task)
     dev_metrics = {f"{head}_accuracy": float((logits[head].argmax(1) == y[head].numpy()).mean()) for head in task.heads}
+    if settings.select_epoch:  # what the epoch was chosen by, per epoch
+        head = task.calibrated_head
+        dev_metrics[f"{head}_macro_f1"] = round(macro_f1(y[head].numpy(), logits[head].argmax(1), len(task.heads[head])), 4)
+        dev_metrics |= {f"epoch{i + 1}_macro_f1": round(f, 4) for i, f in enumerate(epoch_scores)}
     if calibration:
-        logits, y = predict_logits(model, tokenizer, [r.text for r in calibration]), _targets(calibration, task)
+        logits, y = predict_logits(model, tokenizer, [r.text for r in calibration], settings.max_length), _targets(calibration, task)
     temperature = fit_temperature(logits[task.calibrated_head], y[task.calibrated_head].numpy())
     return TrainedModel(model, tokenizer, task, settings, seconds, dev_metrics, temperature)
