@@ -98,7 +98,7 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
 
     def build_one(name: str) -> bool:
         """Build ``name``; True if it was already up to date."""
-        if name in NEEDS_SOURCES and registry.active_version(name) is None and not _sources_cached(name):
+        if name in uncached:
             log(f"{name}: not built: its training sources are not cached (penny-slm data fetch); the layer runs without it")
             unbuildable.append(name)
             return True
@@ -123,7 +123,8 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
 
         return build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)[1]
 
-    plan = BuildPlan.of(registry, names, quick=quick)
+    uncached = tuple(n for n in names if n in NEEDS_SOURCES and registry.active_version(n) is None and not _sources_cached(n))
+    plan = BuildPlan.of(registry, names, quick=quick, uncached=uncached)
     for line in plan.lines():
         log(line)
     plan.start()

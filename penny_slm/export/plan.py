@@ -59,7 +59,8 @@ demo's replies; its full build takes 107 s from the packaged data, so the first 
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """One artifact of the plan. ``active``: its active version (None: missing, it will be built).
+    """One artifact of the plan. ``active``: its active version (None: missing, it will be built; "": missing and
+    skipped, its sources are not cached).
     ``replaces_quick``: the active version is a quick build and this is a full one, so it will be built too."""
 
     name: str
@@ -106,9 +107,12 @@ class BuildPlan:
     done: int = 0
 
     @classmethod
-    def of(cls, registry: ModelRegistry, names: tuple[str, ...], *, quick: tuple[str, ...] = ()) -> BuildPlan:
-        """The plan for building ``names``; those in ``quick`` as quick (frozen-encoder) builds."""
-        return cls([estimate(registry, name, quick=name in quick) for name in names])
+    def of(cls, registry: ModelRegistry, names: tuple[str, ...], *, quick: tuple[str, ...] = (),
+           uncached: tuple[str, ...] = ()) -> BuildPlan:
+        """The plan for building ``names``; those in ``quick`` as quick (frozen-encoder) builds, those in
+        ``uncached`` (missing, and their training sources are not cached) as skipped: nothing to wait for."""
+        return cls([Estimate(name, 0.0, "skipped: its sources are not cached", "") if name in uncached
+                    else estimate(registry, name, quick=name in quick) for name in names])
 
     def missing_seconds(self, start: int = 0) -> float:
         """Estimated seconds for the artifacts from ``start`` on that will be built (missing, or a quick head)."""
@@ -122,7 +126,8 @@ class BuildPlan:
         """The plan printed before the build starts."""
         out = ["plan (estimates for this machine; 'table' = the README's measured times on a 2-core machine):"]
         for e in self.estimates:
-            state = ("missing: build" if e.active is None else f"quick {e.active} active: a full build replaces it"
+            state = ("missing: build" if e.active is None else "not built" if not e.active
+                     else f"quick {e.active} active: a full build replaces it"
                      if e.replaces_quick else f"{e.active} active: rebuilt only if data or settings changed")
             out.append(f"  {e.name:<13} ~{clock(e.seconds):>6}  {state}  [{e.source}]")
         total = f"total ~{clock(self.missing_seconds())} for the {sum(e.will_build for e in self.estimates)} to build"
@@ -138,7 +143,8 @@ class BuildPlan:
         """The running-total line after ``name`` finished (``skipped``: it was up to date)."""
         self.done += 1
         e = next(x for x in self.estimates if x.name == name)
-        what = "up to date" if skipped else f"built in {clock(seconds)} (estimated {clock(e.seconds)})"
+        what = ("not built" if e.active == "" else "up to date" if skipped
+                else f"built in {clock(seconds)} (estimated {clock(e.seconds)})")
         left = self.missing_seconds(self.done)
         return (f"{self.done}/{len(self.estimates)} done: {name} {what}; elapsed {clock(time.perf_counter() - self.started)}"
                 + (f"; about {clock(left)} left" if left else "; nothing missing left")

@@ -90,3 +90,16 @@ def test_quick_builds_are_encoder_heads_with_a_measured_table_row() -> None:
     from penny_slm.export.plan import QUICK_TABLE
 
     assert set(QUICK_TABLE) <= set(SPECS) and all(row.seconds > 0 and row.source for row in QUICK_TABLE.values())
+
+
+@pytest.mark.issue(18)
+def test_an_artifact_whose_sources_are_not_cached_is_planned_as_skipped(tmp_path: Path) -> None:
+    """A first build without ``data fetch`` must not promise twelve minutes for a head it will not build."""
+    plan = BuildPlan.of(ModelRegistry(tmp_path), ("tone", "mood"), uncached=("mood",))
+    mood = plan.estimates[1]
+    assert (mood.seconds, mood.will_build) == (0.0, False) and "not cached" in mood.source
+    assert plan.missing_seconds() == plan.estimates[0].seconds
+    assert "mood" in plan.lines()[2] and "not built" in plan.lines()[2]
+    plan.start()
+    plan.finished("tone", 1.0, False)
+    assert "mood not built" in plan.finished("mood", 0.0, True)
