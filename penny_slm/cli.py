@@ -358,7 +358,7 @@ def _data_list(args: argparse.Namespace, manifest: Any) -> int:
 
 
 def _data_check(args: argparse.Namespace, manifest: Any) -> int:
-    from penny_slm.training.datasets import jsonl_objects
+    from penny_slm.jsonl import jsonl_objects
     from penny_slm.training.importers import status
     from penny_slm.training.overlap import find_overlap, training_texts
 

@@ -18,7 +18,8 @@ import numpy as np
 from penny_slm.errors import InputError
 from penny_slm.results import CATEGORIES, GuardResult, ResearchClassification, ViolationName
 from penny_slm.rules.keywords import keyword_classify
-from penny_slm.training.datasets import Example, ResearchRow, jsonl_objects
+from penny_slm.jsonl import jsonl_objects
+from penny_slm.training.datasets import Example, ResearchRow
 
 N_BINS = 10
 R = TypeVar("R")

@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from penny_slm.training import importers
-from penny_slm.training.datasets import data_dir, jsonl_objects
+from penny_slm.jsonl import jsonl_objects
+from penny_slm.training.datasets import data_dir
 from penny_slm.training.sources import TASKS, Manifest
 
 SHINGLE = 5

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 from penny_slm.config import Persona, load_persona
 from penny_slm.errors import InputError
+from penny_slm.jsonl import jsonl_objects
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.results import DriftReport, DriftType
 from penny_slm.rules.prohibitions import CODE, detect
@@ -487,17 +488,11 @@ def no_drift(reason: str) -> DriftReport:
 def load_history(path: Any) -> list[tuple[str, str]]:
     """A conversation for ``penny-slm drift --history``: JSONL, one turn per line, ``{"user", "response"}``."""
     turns = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            user, response = row["user"], row["response"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{n}: expected {{\"user\": str, \"response\": str}} ({type(exc).__name__})") from exc
+    for n, row in jsonl_objects(path, what="turns"):
+        user, response = row.get("user"), row.get("response")
+        if user is None or response is None:
+            raise InputError(f"{path}:{n}: expected {{\"user\": str, \"response\": str}}; got keys {sorted(row)}")
         if not isinstance(user, str) or not isinstance(response, str):
             raise InputError(f"{path}:{n}: user and response must be strings")
         turns.append((user, response))
-    if not turns:
-        raise InputError(f"{path}: no turns")
     return turns
