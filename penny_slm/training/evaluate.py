@@ -431,7 +431,7 @@ def evaluate_attachment(p_over_attachment: Callable[[str, str], float], rows: li
             out[key] = {}
             for g in groups:
                 mask = np.array([getattr(r, name) == g for r in rows])
-                part = binary_report(y[mask], pred[mask], None, []).to_dict()
+                part = binary_report(y[mask], pred[mask], None, [t for t, m in zip(times, mask) if m]).to_dict()
                 out[key][g] = {k: part[k] for k in ("n", "precision", "recall", "f1", "false_positive_rate", "confusion")}
     return out
 
