@@ -93,3 +93,17 @@ def test_drift_monitor_scores_attachment_with_the_head(attachment_registry: Mode
     lexical = DriftMonitor(use_tone_head=False, use_attachment_head=False)
     lexical.load(attachment_registry)
     assert not lexical.attachment_loaded and lexical.featurize(0, "", warm).attachment == 0.0
+
+
+def test_threshold_is_the_best_f1_on_dev_and_groups_get_their_own_figures() -> None:
+    import numpy as np
+
+    from penny_slm.training.evaluate import choose_threshold, evaluate_attachment
+    from penny_slm.training.splits import AttachmentRow
+
+    p = np.array([0.9, 0.8, 0.35, 0.3, 0.1, 0.05])
+    y = np.array([True, True, True, False, False, False])
+    assert choose_threshold(p, y) == 0.31  # the lowest threshold that keeps all three positives and drops 0.3
+    rows = [AttachmentRow("a", "user", True, "x"), AttachmentRow("b", "assistant", False, "y")]
+    out = evaluate_attachment(lambda text, role: 0.9 if text == "a" else 0.1, rows, 0.5)
+    assert out["per_role"]["user"]["n"] == 1 and out["per_source"]["y"]["false_positive_rate"] == 0.0
