@@ -11,9 +11,9 @@ Each response is reduced to a few per-turn signals (:class:`TurnFeatures`), comp
 | ``tone_down``  | shorter than the baseline (log words), dismissive phrases, no engagement                    | ``tone``          |
 | ``repetition`` | opener / closer seen in the recent window, catchphrases (4-grams in ≥ 2 recent responses),   | ``repetition``    |
 |                | near-duplicate of a recent response; code and n-grams of the user's own topic words ignored |                   |
-| ``attachment`` | P(over-attachment) of the response from the ``attachment`` head, plus half P of the user's  | ``over_attachment``|
-|                | message when the response does not point to people; without the head, the lexical         |                   |
-|                | patterns (:data:`ATTACHMENT_PATTERNS`, :data:`USER_DEPENDENCY`)                             |                   |
+| ``attachment`` | over-attachment patterns (:data:`ATTACHMENT_PATTERNS`) and a user's dependency that the     | ``over_attachment``|
+|                | response reinforces (:data:`USER_DEPENDENCY`); with the ``attachment`` head, the larger of   |                   |
+|                | that and the head's score (see below)                                                       |                   |
 
 CUSUM (Page 1954): ``S = max(0, S + x - k)``, alarm when ``S >= h``; the turn after ``S`` last stood at 0 is the
 estimated onset ("since turn ..."). ``k`` and ``h`` per channel are calibrated on simulated clean streams
@@ -22,11 +22,14 @@ expected run length between false alarms on clean turns (ARL0) is stated in :dat
 one alert: after an alarm a channel stays quiet until its score has been below ``k`` for ``cooldown`` turns.
 
 Over-attachment: when the ``attachment`` artifact is built (``penny-slm models build --only attachment``), the
-channel reads its calibrated probabilities (``pipeline/modules/attachment.py``): ``ATTACHMENT_HEAD_WEIGHT`` x
-P(response) + ``USER_DEPENDENCY_WEIGHT`` x P(user message) when the response names no people to turn to. The lexical
-patterns still name the kind of attachment in the recommendation. Without the artifact (or with
-``use_attachment_head: false``) the channel is lexical, the documented fallback: it sees the phrasings it lists and
-misses paraphrases. Each has its own calibrated threshold (:data:`ATTACHMENT_HEAD_CHANNEL`).
+channel also reads its calibrated probabilities (``pipeline/modules/attachment.py``): ``ATTACHMENT_HEAD_WEIGHT`` x
+P(response) + ``USER_DEPENDENCY_WEIGHT`` x P(user message) when the response names no people, and a turn scores
+the larger of that and the lexical score. Why the larger and not the head alone: measured on the packaged streams
+(docs/MEASUREMENTS.md), the head alone found 15 of 20 attachment streams at a median delay of 10 turns where the
+patterns found 20 of 20 at 1; the patterns name the kind of attachment in the recommendation either way. Without
+the artifact (or with ``use_attachment_head: false``) the channel is lexical, the documented fallback: it sees the
+phrasings it lists and misses paraphrases. With the head the threshold is :data:`ATTACHMENT_HEAD_CHANNEL`,
+calibrated with ``scripts/calibrate_drift.py --attachment-head``.
 """
 
 from __future__ import annotations
@@ -176,10 +179,11 @@ def features(index: int, user: str, response: str, persona: Persona, p_cheer: fl
     cheer = p_cheer if p_cheer is not None else lexical_cheer(hype, exclaim, caps)
     why = tuple(name for name, pattern in ATTACHMENT_PATTERNS.items() if pattern.search(prose))
     attachment = float(len(why))
-    if attachment_head is not None:
-        attachment, why = head_attachment(attachment_head, user, prose, why)
-    elif USER_DEPENDENCY.search(user) and not REDIRECT.search(prose):
+    if USER_DEPENDENCY.search(user) and not REDIRECT.search(prose):
         why, attachment = (*why, "reinforces the user's dependency instead of pointing to people"), attachment + 0.5
+    if attachment_head is not None:  # the head adds what the patterns miss; it does not overrule what they see (issue 19)
+        head_score, head_why = head_attachment(attachment_head, user, prose, why)
+        attachment, why = max(attachment, head_score), tuple(dict.fromkeys((*why, *head_why)))
     opener = " ".join(words[:3])
     closer = " ".join(_words(sentences[-1])[:6]) if len(sentences) > 1 else ""
     grams = {" ".join(words[i:i + 4]): frozenset(w for w in words[i:i + 4] if w not in _STOP)
