@@ -1,4 +1,4 @@
-"""``penny-slm``: models build|list|rollback, classify, guard, rewrite, eval research|guard|rewriter, data fetch|list|check,
+"""``penny-slm``: models build|list|rollback, classify, guard, rewrite, eval research|guard|rewriter|drift|attachment, data fetch|list|check,
 bench, demo, chat, profile show|log|versions|rollback|export|delete|pending|approve|reject, kill, resume, dashboard.
 
 Exit codes: 0 success, 2 bad input or any ``PennySLMError`` (one line on stderr); ``data fetch`` exits 1
@@ -24,7 +24,7 @@ from penny_slm.compat import require
 from penny_slm.config import SLMConfig, load_config
 from penny_slm.errors import InputError, PennySLMError
 
-ALL_ARTIFACTS = ("research", "tone", "tone-screen", "mood", "smollm2-135m", "rewriter")
+ALL_ARTIFACTS = ("research", "tone", "tone-screen", "mood", "attachment", "smollm2-135m", "rewriter")
 NEEDS_SOURCES = ("mood",)
 """Artifacts built from public sources alone (no hand-written data): with none cached, ``models build`` says so and goes
 on without them (the context step then runs without mood)."""
@@ -225,6 +225,8 @@ def cmd_eval(args: argparse.Namespace, cfg: SLMConfig) -> int:
         return _eval_rewriter(args, cfg)
     if args.eval_command == "drift":
         return _eval_drift(args, cfg)
+    if args.eval_command == "attachment":
+        return _eval_attachment(args, cfg)
     from penny_slm.training.datasets import load_research_jsonl, research_rows
     from penny_slm.training.evaluate import evaluate_research, write_report
 
@@ -305,6 +307,36 @@ def _eval_rewriter(args: argparse.Namespace, cfg: SLMConfig) -> int:
     if args.record:
         registry.record_test_metrics(REWRITER_ARTIFACT, artifact.manifest.version, result, file_hash(data))
     _print_json(result) if args.json else print(json.dumps(result))
+    return 0
+
+
+def _eval_attachment(args: argparse.Namespace, cfg: SLMConfig) -> int:
+    from penny_slm.pipeline.modules.attachment import AttachmentScorer
+    from penny_slm.training.evaluate import evaluate_attachment
+    from penny_slm.training.splits import AttachmentRow, load_attachment_jsonl
+
+    if bool(args.data) == bool(args.real):
+        raise InputError("give either --data FILE.jsonl or --real (the cached source held out for testing: Spiral-Bench)")
+    if args.real:
+        from penny_slm.training import importers
+
+        rows = [AttachmentRow(r["text"], r["role"], bool(r["over_attachment"]), r["source"])
+                for r in importers.rows("attachment", ("test",))[0]]
+        if not rows:
+            raise InputError("no real-world attachment test part is cached; fetch it with: penny-slm data fetch --only spiral-bench")
+    else:
+        rows = load_attachment_jsonl(args.data)
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise InputError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    scorer = AttachmentScorer(intra_op_threads=cfg.runtime.intra_op_threads)
+    scorer.load(_registry(cfg))
+    result = evaluate_attachment(scorer.p_over_attachment, rows, scorer.threshold if args.threshold is None else args.threshold)
+    result["model_version"] = scorer.model_version
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"n={result['n']} precision={result['precision']} recall={result['recall']} f1={result['f1']} "
+              f"fpr={result['false_positive_rate']} threshold={result['threshold']} p50={result['latency_ms']['p50']}ms")
     return 0
 
 
@@ -396,7 +428,7 @@ def _data_list(args: argparse.Namespace, manifest: Any) -> int:
 
 
 def _data_check(args: argparse.Namespace, manifest: Any) -> int:
-    from penny_slm.training.datasets import jsonl_objects
+    from penny_slm.jsonl import jsonl_objects
     from penny_slm.training.importers import status
     from penny_slm.training.overlap import find_overlap, training_texts
 
@@ -739,6 +771,12 @@ def build_parser() -> argparse.ArgumentParser:
     ed = esub.add_parser("drift", help="replay conversation streams through the drift monitor: detection, delay, false alarms")
     ed.add_argument("--data", required=True, help='JSONL of {"stream_id", "turns": [{"user", "response"}], "drift": null | {"type", "onset"}}')
     ed.add_argument("--json", action="store_true")
+
+    ea = esub.add_parser("attachment", help="evaluate the over-attachment head on labelled user and assistant messages")
+    ea.add_argument("--data", help='JSONL of {"text", "role": "user"|"assistant", "over_attachment": bool}')
+    ea.add_argument("--real", action="store_true", help="evaluate on the cached source held out for testing (Spiral-Bench)")
+    ea.add_argument("--threshold", type=float, help="decision threshold (default: the one the build chose on dev)")
+    ea.add_argument("--json", action="store_true")
 
     drift = sub.add_parser("drift", help="the behaviour drift report for one conversation, as JSON")
     drift.add_argument("--history", required=True, help='JSONL, one turn per line: {"user", "response"}')

@@ -110,3 +110,14 @@ def connect(url: str) -> db.PersonalityDB:
     if url.startswith("sqlite:///"):
         return db.connect(sqlite_path=Path(url.removeprefix("sqlite:///")))
     return db.connect(url)
+
+
+@pytest.fixture(scope="session")
+def attachment_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
+    """A registry holding a real ``attachment`` head: MiniLM frozen + logistic regression on the packaged hand-written
+    rows (the session's cache is empty), exported, gated and registered like any build (~1 min)."""
+    from penny_slm.export.build import BuildSettings, build_artifact
+
+    registry = ModelRegistry(tmp_path_factory.mktemp("attachment-models"))
+    build_artifact(registry, "attachment", BuildSettings(approaches=("frozen",)), log=lambda _msg: None)
+    return registry

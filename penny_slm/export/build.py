@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from penny_slm.export.onnx import export_onnx
 from penny_slm.export.plan import BUILD_SECONDS, QUICK
 from penny_slm.export.quantize import quantize_int8
@@ -25,22 +27,27 @@ from penny_slm.errors import ParityError
 from penny_slm.export.verify import ParityReport, check_parity
 from penny_slm.pipeline.model_registry import Manifest, ModelRegistry
 from penny_slm.pipeline.modules.context import MoodHead
+from penny_slm.pipeline.modules.attachment import AttachmentScorer
 from penny_slm.pipeline.modules.guard import ToneScorer
 from penny_slm.pipeline.modules.research import ResearchClassifier
 from penny_slm.results import CATEGORIES, MOODS
 from penny_slm.training.datasets import data_dir
-from penny_slm.training.splits import TrainingData, mood_data, research_data, tone_data
-from penny_slm.training.evaluate import evaluate_mood, evaluate_research, evaluate_tone
+from penny_slm.training.datasets import Example
+from penny_slm.training.splits import AttachmentRow, TrainingData, attachment_data, mood_data, research_data, tone_data
+from penny_slm.training.evaluate import choose_threshold, evaluate_attachment, evaluate_mood, evaluate_research, evaluate_tone
 from penny_slm.training.heads import Task, TrainedModel, TrainSettings, train
 
 BUILD_FORMAT = 3
 """Bump when the artifact layout, export recipe or data assembly changes, so old builds stop counting as up to date
 (3: the research head trains on imported public data too and is tested on a real-world part)."""
 
-Evaluator = Callable[[Path, Path, float, list[Any]], dict[str, Any]]
+Evaluator = Callable[[Path, Path, float, list[Any], dict[str, Any]], dict[str, Any]]
+"""(model, tokenizer, temperature, rows, what ``ArtifactSpec.tune`` chose) -> metrics of the staged artifact on rows."""
+Tuner = Callable[[Path, Path, float, list[Example]], dict[str, Any]]
+"""(model, tokenizer, temperature, development rows) -> settings chosen on them, stored in the manifest's details."""
 
 
-def _eval_research(model: Path, tokenizer: Path, temperature: float, rows: list[Any]) -> dict[str, Any]:
+def _eval_research(model: Path, tokenizer: Path, temperature: float, rows: list[Any], _tuned: dict[str, Any]) -> dict[str, Any]:
     classifier = ResearchClassifier()  # the default threshold, as Penny runs it
     classifier.load_files(model, tokenizer, temperature, version="staging")
     metrics = evaluate_research(classifier.predict, rows)
@@ -48,13 +55,13 @@ def _eval_research(model: Path, tokenizer: Path, temperature: float, rows: list[
     return metrics
 
 
-def _eval_tone(model: Path, tokenizer: Path, temperature: float, rows: list[Any]) -> dict[str, Any]:
+def _eval_tone(model: Path, tokenizer: Path, temperature: float, rows: list[Any], _tuned: dict[str, Any]) -> dict[str, Any]:
     scorer = ToneScorer(max_tokens=256)
     scorer.load_files(model, tokenizer, temperature, version="staging")
     return evaluate_tone(scorer.p_cheerleader, rows)
 
 
-def _eval_mood(model: Path, tokenizer: Path, temperature: float, rows: list[Any]) -> dict[str, Any]:
+def _eval_mood(model: Path, tokenizer: Path, temperature: float, rows: list[Any], _tuned: dict[str, Any]) -> dict[str, Any]:
     head = MoodHead(max_tokens=MOOD_MAX_TOKENS)
     head.load_files(model, tokenizer, temperature, version="staging")
     return evaluate_mood(head.predict_many, rows)
@@ -63,6 +70,33 @@ def _eval_mood(model: Path, tokenizer: Path, temperature: float, rows: list[Any]
 MOOD_MAX_TOKENS = 64
 """The mood head's sequence length, in training and at run time: 99.99 % of the GoEmotions training texts and every
 XED line are shorter (token length p50 18, p99 38; 3 of 44,414 texts are longer)."""
+
+
+def _attachment_scorer(model: Path, tokenizer: Path, temperature: float, threshold: float = 0.5) -> AttachmentScorer:
+    scorer = AttachmentScorer()
+    scorer.load_files(model, tokenizer, temperature, version="staging")
+    scorer.threshold = threshold
+    return scorer
+
+
+def _tune_attachment(model: Path, tokenizer: Path, temperature: float, dev: list[Example]) -> dict[str, Any]:
+    """The decision threshold with the best F1 on the development split of the training sources, scored by the staged
+    graph exactly as the drift monitor runs it (never on a test part: Spiral-Bench is held out)."""
+    scorer = _attachment_scorer(model, tokenizer, temperature)
+    rows = []
+    for e in dev:  # the examples hold "<role>: <prose>" (attachment_input); the scorer takes them apart again
+        role, text = e.text.split(": ", 1)
+        rows.append(AttachmentRow(text, role, bool(e.labels["attachment"])))
+    p = np.array([scorer.p_over_attachment(r.text, r.role) for r in rows])
+    threshold = choose_threshold(p, np.array([r.over_attachment for r in rows]))
+    dev_metrics = evaluate_attachment(scorer.p_over_attachment, rows, threshold)
+    return {"threshold": threshold, "threshold_rule": "best F1 on the development split of the training sources",
+            "dev_at_threshold": {k: dev_metrics[k] for k in ("n", "precision", "recall", "f1", "false_positive_rate")}}
+
+
+def _eval_attachment(model: Path, tokenizer: Path, temperature: float, rows: list[Any], tuned: dict[str, Any]) -> dict[str, Any]:
+    scorer = _attachment_scorer(model, tokenizer, temperature, float(tuned["threshold"]))
+    return evaluate_attachment(scorer.p_over_attachment, rows, scorer.threshold)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +111,7 @@ class ArtifactSpec:
     epochs: int = 3  # fine-tuning epochs unless --epochs says otherwise
     approaches: tuple[str, ...] = ("frozen", "finetune")
     train: tuple[tuple[str, Any], ...] = ()
+    tune: Tuner | None = None  # settings chosen on the development rows with the staged graph (a threshold)
 
 
 SPECS: dict[str, ArtifactSpec] = {
@@ -93,6 +128,10 @@ SPECS: dict[str, ArtifactSpec] = {
         Task("mood", {"mood": MOODS}, calibrated_head="mood"),
         mood_data, _eval_mood, ("macro_f1", "real_macro_f1"), epochs=3, approaches=("finetune",),
         train=(("max_length", MOOD_MAX_TOKENS), ("class_weight", "balanced"), ("select_epoch", True)),
+    ),
+    "attachment": ArtifactSpec(
+        Task("attachment", {"attachment": ("no", "over_attachment")}, calibrated_head="attachment"),
+        attachment_data, _eval_attachment, ("precision", "recall", "real_precision", "real_recall"), tune=_tune_attachment,
     ),
 }
 REAL_KEYS = ("accuracy", "category_accuracy", "false_positive_rate", "false_positive_reduction", "ece", "n", "precision", "recall", "f1",
@@ -153,7 +192,7 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
         log(existing[1])
         return BuildOutcome(name, existing[0], True, time.perf_counter() - start)
 
-    if spec.task.name == "research" and not data.real_test:
+    if spec.task.name in ("research", "attachment") and not data.real_test:
         print(f"penny-slm: {name}: no public source is cached, so it builds from the packaged hand-written data alone "
               "and has no real-world test part (penny-slm data fetch)", file=sys.stderr)
     log(f"{name}: train {len(data.train)}, dev {len(data.dev)} (calibration {len(data.calibration) or 'dev'}), "
@@ -186,12 +225,15 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
         preset, parity = _quantize_or_keep_fp32(name, fp32, int8, best, texts, log)
         shutil.rmtree(fp32.parent)
         best.tokenizer.backend_tokenizer.save(str(staging / "tokenizer.json"))
-        test_metrics = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.test)
+        tuned = spec.tune(int8, staging / "tokenizer.json", best.temperature, data.dev) if spec.tune else {}
+        if tuned:
+            log(f"{name}: chosen on dev {tuned}")
+        test_metrics = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.test, tuned)
         log(f"{name}: test " + ", ".join(f"{k} {test_metrics[k]}" for k in ("accuracy", "macro_f1", "false_positive_rate", "ece")
                                          if k in test_metrics))
         real: dict[str, Any] = {}
         if data.real_test:
-            real = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.real_test)
+            real = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.real_test, tuned)
             test_metrics |= {f"real_{k}": real[k] for k in REAL_KEYS if k in real}
             log(f"{name}: real-world test {({k: real[k] for k in REAL_KEYS if k in real})}")
         manifest = registry.register_version(staging, {
@@ -208,6 +250,7 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
                 "train_settings": best.settings.as_dict(),
                 "heads": {k: list(v) for k, v in spec.task.heads.items()},
                 "temperature": best.temperature,
+                **tuned,
                 "quantization": preset,
                 "export": {**export_info, "fp32_mb": round(fp32_mb, 1)},
                 "parity": parity.as_dict(),

@@ -44,12 +44,17 @@ TABLE: dict[str, TableRow] = {
     "mood": TableRow(735.0, "measured 2026-12-05 (issue 18), the machine not shared during training: mood v1's manifest "
                             "records 733.9 s, 481.5 s of it the fine-tune (11,032 rows x 3 epochs, max 64 tokens), then "
                             "export, the parity check and the per-message evaluation of 24,573 rows"),
+    "attachment": TableRow(670.0, "measured 2026-12-05 with the public sources cached (4,908 training rows): 667 s (frozen "
+                                  "29.6 s + fine-tune 429.9 s, ~40 s of it slowed by another job; scoring the 2,265 held-out "
+                                  "Spiral-Bench replies ~2.5 min); from the packaged data alone it is a fraction of that"),
     "smollm2-135m": TableRow(120.0, "README (~2 min: the packaged GGUF exported to ONNX int8)"),
     "rewriter": TableRow(1800.0, "README (25-33 min); issue 23 saw 30-40 min in a fresh clone"),
 }
 QUICK_TABLE: dict[str, TableRow] = {
     "research": TableRow(185.0, "measured 2026-12-04 with the public sources cached (9,757 training rows): 184.6 s; "
                                 "80.9 s from the packaged data alone (3,802 rows then; 4,028 since issue 25)"),
+    "attachment": TableRow(235.0, "measured 2026-12-05 with the public sources cached (4,908 training rows): 232.8 s, of "
+                                  "which training 31.3 s and scoring the 2,265 held-out Spiral-Bench replies ~2 min"),
 }
 """The heads ``models build --quick`` builds on the frozen encoder (logistic regression, then the same export, gates
 and evaluation). Not tone: its frozen head, measured on 2026-12-04, caught 2 % of the real-world cheerleading (recall

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from penny_slm.errors import InputError
+from penny_slm.jsonl import jsonl_objects
 from penny_slm.results import CATEGORIES, Category
 
 
@@ -59,30 +60,6 @@ def load_tone_jsonl(path: str | Path) -> list[Example]:
 def data_dir() -> Path:
     """The packaged data folder (``penny_slm/training/data``), wherever the package is installed."""
     return Path(str(resources.files("penny_slm.training"))) / "data"
-
-
-def jsonl_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; ``InputError`` names the file and line of any bad one."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except (FileNotFoundError, IsADirectoryError) as exc:
-        raise InputError(f"{path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text") from exc
-    out = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}:{n}: expected a JSON object")
-        out.append((n, obj))
-    if not out:
-        raise InputError(f"{path}: no rows")
-    return out
 
 
 def load_research_jsonl(path: str | Path, *, require_category: bool = False) -> list[ResearchRow]:

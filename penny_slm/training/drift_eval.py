@@ -8,7 +8,6 @@ right type) and ``per_variant`` (type × direction × shape, when the rows carry
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections import defaultdict
@@ -18,32 +17,26 @@ from typing import Any
 import numpy as np
 
 from penny_slm.errors import InputError
+from penny_slm.jsonl import jsonl_objects
 from penny_slm.pipeline.modules.drift import DriftMonitor
 from penny_slm.results import DRIFT_TYPES
 
 
 def load_streams(path: Path) -> list[dict[str, Any]]:
-    """Rows ``{stream_id, turns: [{user, response}], drift: null | {type, onset}}``; a bad row is an InputError."""
+    """Rows ``{stream_id, turns: [{user, response}], drift: null | {type, onset}}``; a bad row is an InputError naming
+    its line."""
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            turns = row["turns"]
-            ok = isinstance(row["stream_id"], str) and isinstance(turns, list) and all(
-                isinstance(t.get("user"), str) and isinstance(t.get("response"), str) for t in turns)
-            drift = row.get("drift")
-            if drift is not None:
-                ok = ok and drift.get("type") in DRIFT_TYPES and isinstance(drift.get("onset"), int) and 0 <= drift["onset"]
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(f"{path}:{n}: not a stream row ({type(exc).__name__}: {exc})") from exc
+    for n, row in jsonl_objects(path, what="streams"):
+        turns, drift = row.get("turns"), row.get("drift")
+        ok = (isinstance(row.get("stream_id"), str) and isinstance(turns, list)
+              and all(isinstance(t, dict) and isinstance(t.get("user"), str) and isinstance(t.get("response"), str) for t in turns))
+        if drift is not None:
+            ok = ok and isinstance(drift, dict) and drift.get("type") in DRIFT_TYPES and isinstance(drift.get("onset"), int) \
+                and drift["onset"] >= 0
         if not ok:
             raise InputError(f"{path}:{n}: expected stream_id (str), turns [{{user, response}}], drift null or "
                              f"{{type in {list(DRIFT_TYPES)}, onset >= 0}}")
         rows.append(row)
-    if not rows:
-        raise InputError(f"{path}: no streams")
     return rows
 
 

@@ -26,7 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from penny_slm.training import importers
-from penny_slm.training.datasets import data_dir, jsonl_objects
+from penny_slm.jsonl import jsonl_objects
+from penny_slm.training.datasets import data_dir
 from penny_slm.training.sources import TASKS, Manifest
 
 SHINGLE = 5
@@ -251,11 +252,12 @@ def _near(query_norms: list[str], pending: list[int], train_norms: list[str], th
 
 def training_texts(manifest: Manifest | None = None) -> Iterator[TrainingText]:
     """Every text an artifact trains, tunes or calibrates on: the packaged hand-written and templated files
-    (research and tone train/dev/pool, the rewriter's sources and targets) and the ``train`` rows of every
+    (research and tone train/dev/pool, the attachment pool, the rewriter's sources and targets) and the ``train`` rows of every
     cached public source, for every task (``importers.rows(task, ("train",))``)."""
     data = data_dir()
     for artifact, names in (("research", ("research_train.jsonl", "research_dev.jsonl", "research_pool.jsonl")),
-                            ("tone", ("tone_train.jsonl", "tone_dev.jsonl", "tone_pool.jsonl"))):
+                            ("tone", ("tone_train.jsonl", "tone_dev.jsonl", "tone_pool.jsonl")),
+                            ("attachment", ("attachment_pool.jsonl",))):
         for name in names:
             for _n, obj in jsonl_objects(data / name):
                 yield artifact, name, str(obj["text"])

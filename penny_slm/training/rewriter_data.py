@@ -18,7 +18,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from penny_slm.training.datasets import data_dir, jsonl_objects
+from penny_slm.jsonl import jsonl_objects
+from penny_slm.training.datasets import data_dir
 from penny_slm.training.tone_templates import CHEER_CLOSE, CHEER_OPEN, CONTENT
 
 RESPONSES = [

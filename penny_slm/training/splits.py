@@ -173,3 +173,71 @@ def mood_data(data: Path) -> TrainingData:
                             + f"cap={MOOD_CAP_PER_CLASS},seed={MOOD_SAMPLE_SEED}".encode()).hexdigest()
     return TrainingData(mood_examples(train), dev, dev, mood_examples(held_out), digest,
                         {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}})
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRow:
+    """One labelled message for the over-attachment head (``penny-slm eval attachment`` reads these)."""
+
+    text: str
+    role: str
+    over_attachment: bool
+    source: str = ""
+
+
+def load_attachment_jsonl(path: str | Path) -> list[AttachmentRow]:
+    """Read ``{"text", "role": "user"|"assistant", "over_attachment": bool}`` lines; a bad line raises ``InputError``
+    naming it."""
+    from penny_slm.errors import InputError
+    from penny_slm.jsonl import jsonl_objects
+    from penny_slm.pipeline.modules.attachment import ROLES
+
+    rows = []
+    for n, obj in jsonl_objects(path):
+        text, role, label = obj.get("text"), obj.get("role"), obj.get("over_attachment")
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(f"{path}:{n}: 'text' must be a non-empty string")
+        if role not in ROLES:
+            raise InputError(f"{path}:{n}: 'role' must be one of {', '.join(ROLES)}, got {role!r}")
+        if not isinstance(label, bool):
+            raise InputError(f"{path}:{n}: 'over_attachment' must be true or false")
+        rows.append(AttachmentRow(text, str(role), label, str(obj.get("source", ""))))
+    return rows
+
+
+def attachment_examples(rows: list[AttachmentRow]) -> list[Example]:
+    """Rows as training examples: the role-prefixed prose the head reads (``attachment_input``), 1 = over-attachment."""
+    from penny_slm.pipeline.modules.attachment import attachment_input
+
+    return [Example(attachment_input(r.text, r.role), {"attachment": int(r.over_attachment)}) for r in rows]
+
+
+ATTACHMENT_POOL_DEV_SHARE = 0.25
+"""Of the hand-written pool: this share (by a hash of the text) is in the development split, the rest trains."""
+
+
+def attachment_data(data: Path) -> TrainingData:
+    """The over-attachment head's data. Train: the hand-written pool (all but a quarter) and the cached attachment train
+    sources (all but a stable tenth). Dev (approach selection, temperature, threshold): that quarter and that tenth,
+    nothing else. Test: the hand-written ``attachment_test.jsonl``; real-world test: every row of the held-out source
+    (Spiral-Bench), which trains, tunes, calibrates and selects nothing. Training rows equal or near to a test row of
+    either kind are dropped."""
+    from penny_slm.training import importers
+
+    imported, provenance = importers.rows("attachment", ("train",))
+    held_out, test_provenance = importers.rows("attachment", ("test",))
+    files = [data / "attachment_pool.jsonl", data / "attachment_test.jsonl"]
+    pool, own_test = load_attachment_jsonl(files[0]), load_attachment_jsonl(files[1])
+    real_test = [AttachmentRow(r["text"], r["role"], bool(r["over_attachment"]), r["source"]) for r in held_out]
+    test_texts = [r.text for r in own_test + real_test]
+    real = [AttachmentRow(str(r["text"]), str(r["role"]), bool(r["over_attachment"]), str(r["source"]))
+            for r in drop_overlapping(imported, test_texts)]
+    kept = {str(r["text"]) for r in drop_overlapping([{"text": r.text} for r in pool], test_texts)}
+    pool = [r for r in pool if r.text in kept]
+    pool_dev = [r for r in pool if is_dev(r.text, ATTACHMENT_POOL_DEV_SHARE)]
+    train = [r for r in pool if r not in pool_dev] + [r for r in real if not is_dev(r.text)]
+    dev = pool_dev + [r for r in real if is_dev(r.text)]
+    digest = hashlib.sha256((file_hash(*files) + json.dumps([[r.text, r.role, r.over_attachment] for r in real + real_test])).encode()).hexdigest()
+    return TrainingData(attachment_examples(train), attachment_examples(dev), own_test, real_test, digest,
+                        {**provenance, **{f"{k} (held out)": v for k, v in test_provenance.items()}},
+                        calibration=attachment_examples(dev))

@@ -11,8 +11,9 @@ Each response is reduced to a few per-turn signals (:class:`TurnFeatures`), comp
 | ``tone_down``  | shorter than the baseline (log words), dismissive phrases, no engagement                    | ``tone``          |
 | ``repetition`` | opener / closer seen in the recent window, catchphrases (4-grams in ≥ 2 recent responses),   | ``repetition``    |
 |                | near-duplicate of a recent response; code and n-grams of the user's own topic words ignored |                   |
-| ``attachment`` | over-attachment patterns (:data:`ATTACHMENT_PATTERNS`); a user's dependency that the        | ``over_attachment``|
-|                | response reinforces instead of pointing to people                                           |                   |
+| ``attachment`` | over-attachment patterns (:data:`ATTACHMENT_PATTERNS`) and a user's dependency that the     | ``over_attachment``|
+|                | response reinforces (:data:`USER_DEPENDENCY`); with the ``attachment`` head, the larger of   |                   |
+|                | that and the head's score (see below)                                                       |                   |
 
 CUSUM (Page 1954): ``S = max(0, S + x - k)``, alarm when ``S >= h``; the turn after ``S`` last stood at 0 is the
 estimated onset ("since turn ..."). ``k`` and ``h`` per channel are calibrated on simulated clean streams
@@ -20,8 +21,15 @@ estimated onset ("since turn ..."). ``k`` and ``h`` per channel are calibrated o
 expected run length between false alarms on clean turns (ARL0) is stated in :data:`CHANNELS`. One episode raises
 one alert: after an alarm a channel stays quiet until its score has been below ``k`` for ``cooldown`` turns.
 
-The attachment detector is lexical (documented patterns, no trained head yet): it sees the phrasings it lists
-and misses paraphrases; see the issue for the planned encoder head.
+Over-attachment: when the ``attachment`` artifact is built (``penny-slm models build --only attachment``), the
+channel also reads its calibrated probabilities (``pipeline/modules/attachment.py``): ``ATTACHMENT_HEAD_WEIGHT`` x
+P(response) + ``USER_DEPENDENCY_WEIGHT`` x P(user message) when the response names no people, and a turn scores
+the larger of that and the lexical score. Why the larger and not the head alone: measured on the packaged streams
+(docs/MEASUREMENTS.md), the head alone found 15 of 20 attachment streams at a median delay of 10 turns where the
+patterns found 20 of 20 at 1; the patterns name the kind of attachment in the recommendation either way. Without
+the artifact (or with ``use_attachment_head: false``) the channel is lexical, the documented fallback: it sees the
+phrasings it lists and misses paraphrases. With the head the threshold is :data:`ATTACHMENT_HEAD_CHANNEL`,
+calibrated with ``scripts/calibrate_drift.py --attachment-head``.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from typing import Any, ClassVar
 
 from penny_slm.config import Persona, load_persona
 from penny_slm.errors import InputError
+from penny_slm.jsonl import jsonl_objects
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.results import DriftReport, DriftType
 from penny_slm.rules.prohibitions import CODE, detect
@@ -154,8 +163,10 @@ def lexical_cheer(hype: float, exclaim: float, caps: float) -> float:
     return 1.0 - math.exp(-z)
 
 
-def features(index: int, user: str, response: str, persona: Persona, p_cheer: float | None = None) -> TurnFeatures:
-    """Signals of one response (and the user message it answers); ``p_cheer`` from the tone head if available."""
+def features(index: int, user: str, response: str, persona: Persona, p_cheer: float | None = None,
+             attachment_head: Any = None) -> TurnFeatures:
+    """Signals of one response (and the user message it answers); ``p_cheer`` from the tone head if available;
+    ``attachment_head`` (a loaded ``AttachmentScorer``) scores the attachment signal instead of the patterns."""
     prose = _prose(response)
     sentences = _sentences(prose) or [prose]
     n_sent = max(1, len(sentences))
@@ -170,6 +181,9 @@ def features(index: int, user: str, response: str, persona: Persona, p_cheer: fl
     attachment = float(len(why))
     if USER_DEPENDENCY.search(user) and not REDIRECT.search(prose):
         why, attachment = (*why, "reinforces the user's dependency instead of pointing to people"), attachment + 0.5
+    if attachment_head is not None:  # the head adds what the patterns miss; it does not overrule what they see (issue 19)
+        head_score, head_why = head_attachment(attachment_head, user, prose, why)
+        attachment, why = max(attachment, head_score), tuple(dict.fromkeys((*why, *head_why)))
     opener = " ".join(words[:3])
     closer = " ".join(_words(sentences[-1])[:6]) if len(sentences) > 1 else ""
     grams = {" ".join(words[i:i + 4]): frozenset(w for w in words[i:i + 4] if w not in _STOP)
@@ -177,6 +191,22 @@ def features(index: int, user: str, response: str, persona: Persona, p_cheer: fl
     user_words = frozenset(w for w in _words(_prose(user)) if w not in _STOP)
     return TurnFeatures(index, response, cheer, exclaim, caps, hype, hits, math.log1p(len(words)), len(COLD.findall(prose)),
                         "?" in prose, attachment, why, opener, closer, grams, user_words)
+
+
+def head_attachment(head: Any, user: str, prose: str, lexical: tuple[str, ...]) -> tuple[float, tuple[str, ...]]:
+    """The attachment signal from the head: ``ATTACHMENT_HEAD_WEIGHT`` x P(response), plus ``USER_DEPENDENCY_WEIGHT``
+    x P(user message) when the response names no people (the user message is scored only then); and what it saw, in
+    the lexical categories' words where they match."""
+    p_response = head.p_over_attachment(prose, "assistant")
+    score, why = ATTACHMENT_HEAD_WEIGHT * p_response, list(lexical)
+    if p_response >= head.threshold and not why:
+        why.append(f"attached language (head P {p_response:.2f})")
+    if user.strip() and not REDIRECT.search(prose):
+        p_user = head.p_over_attachment(user, "user")
+        score += USER_DEPENDENCY_WEIGHT * p_user
+        if p_user >= head.threshold:
+            why.append("reinforces the user's dependency instead of pointing to people")
+    return score, tuple(why)
 
 
 # -- channels and CUSUM -----------------------------------------------------------------------------------------
@@ -201,6 +231,12 @@ CHANNELS: tuple[Channel, ...] = (
     Channel("repetition", "repetition", 0.5, 2.5, 2.57, 6519),
     Channel("attachment", "over_attachment", 0.25, 1.25, 1.3, 8000),
 )
+ATTACHMENT_HEAD_CHANNEL = Channel("attachment", "over_attachment", 0.25, 1.25, 1.3, 8000)
+"""The attachment channel when the head scores it (its scores are probabilities, not pattern counts)."""
+ATTACHMENT_HEAD_WEIGHT = 1.5
+"""Score units per unit of P(over-attachment) of the response: a clear call (P ~ 0.9) reaches the cap in one turn."""
+USER_DEPENDENCY_WEIGHT = 0.5
+"""Score units per unit of P(the user's message shows dependency), counted only when the response names no people."""
 
 
 @dataclass(slots=True)
@@ -327,14 +363,17 @@ class DriftMonitor:
 
     def __init__(self, model_path: str = "tone", use_tone_head: bool = True, baseline_turns: int = 3,
                  window_turns: int = 12, cooldown_turns: int = 6, every_n_turns: int = 1, history_turns: int = 40,
-                 max_tokens: int = 256, *,
+                 max_tokens: int = 256, attachment_path: str = "attachment", use_attachment_head: bool = True, *,
                  persona: Persona | None = None, execution_providers: tuple[str, ...] = ("CPUExecutionProvider",),
                  intra_op_threads: int = 1) -> None:
         """``use_tone_head``: score cheerleading with the tone head when its artifact is built (else the lexical
         proxy); ``baseline_turns``: the conversation's first responses pooled with the reference ones;
         ``window_turns``: recent turns kept per user (repetition looks here); ``cooldown_turns``: calm turns
         that end an episode; ``every_n_turns``: how often the layer runs a check (off the turn's path);
-        ``history_turns``: turns the layer stores per user to rebuild the monitor's state after a restart."""
+        ``history_turns``: turns the layer stores per user to rebuild the monitor's state after a restart;
+        ``use_attachment_head``: score over-attachment with the ``attachment_path`` head when it is built (else the
+        lexical patterns)."""
+        from penny_slm.pipeline.modules.attachment import AttachmentScorer
         from penny_slm.pipeline.modules.guard import ToneScorer
 
         self.persona = persona or load_persona()
@@ -346,6 +385,9 @@ class DriftMonitor:
         self.use_tone_head = use_tone_head
         self.tone: Any = ToneScorer(model_path, max_tokens, execution_providers, intra_op_threads) if use_tone_head else None
         self.tone_loaded = False
+        self.attachment: Any = (AttachmentScorer(attachment_path, 128, execution_providers, intra_op_threads)
+                                if use_attachment_head else None)
+        self.attachment_loaded = False
         self.reference = load_reference()
         self._reference_features: list[TurnFeatures] | None = None
 
@@ -355,11 +397,22 @@ class DriftMonitor:
         return self.tone.model_version if self.tone_loaded else None
 
     def load(self, store: ModelRegistry) -> None:
-        """The tone head if it is built; without it the monitor runs on the lexical proxy (and says so)."""
+        """The tone and attachment heads where they are built; without one the monitor runs that signal on its lexical
+        fallback (and says so: ``tone_loaded``, ``attachment_loaded``)."""
         if self.tone is not None and store.active_version(self.tone.artifact) is not None:
             self.tone.load(store)
             self.tone_loaded = True
+        if self.attachment is not None and store.active_version(self.attachment.artifact) is not None:
+            self.attachment.load(store)
+            self.attachment_loaded = True
         self._reference_features = None
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The CUSUM channels in use: the attachment one calibrated for the head when it is loaded."""
+        if not self.attachment_loaded:
+            return CHANNELS
+        return tuple(ATTACHMENT_HEAD_CHANNEL if c.name == "attachment" else c for c in CHANNELS)
 
     def new_state(self) -> DriftState:
         """An empty state for a new conversation (its window and every channel's CUSUM at zero)."""
@@ -369,7 +422,7 @@ class DriftMonitor:
     def featurize(self, index: int, user: str, response: str) -> TurnFeatures:
         """The signals of one turn, with the tone head's P(cheerleader) when it is loaded."""
         p = self.tone.p_cheerleader(response) if self.tone_loaded else None
-        return features(index, user, response, self.persona, p)
+        return features(index, user, response, self.persona, p, self.attachment if self.attachment_loaded else None)
 
     def _reference(self) -> list[TurnFeatures]:
         if self._reference_features is None:
@@ -395,7 +448,7 @@ class DriftMonitor:
                   "repetition": (rep, rep_what), "attachment": (t.attachment, "; ".join(t.attachment_why))}
         state.window.append(t)
         fired: list[tuple[Channel, _ChannelState]] = []
-        for channel in CHANNELS:
+        for channel in self.channels:
             x, what = scores[channel.name]
             state.scores[channel.name].append((t.index, x, what))
             cs = state.channels[channel.name]
@@ -487,17 +540,11 @@ def no_drift(reason: str) -> DriftReport:
 def load_history(path: Any) -> list[tuple[str, str]]:
     """A conversation for ``penny-slm drift --history``: JSONL, one turn per line, ``{"user", "response"}``."""
     turns = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            user, response = row["user"], row["response"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path}:{n}: expected {{\"user\": str, \"response\": str}} ({type(exc).__name__})") from exc
+    for n, row in jsonl_objects(path, what="turns"):
+        user, response = row.get("user"), row.get("response")
+        if user is None or response is None:
+            raise InputError(f"{path}:{n}: expected {{\"user\": str, \"response\": str}}; got keys {sorted(row)}")
         if not isinstance(user, str) or not isinstance(response, str):
             raise InputError(f"{path}:{n}: user and response must be strings")
         turns.append((user, response))
-    if not turns:
-        raise InputError(f"{path}: no turns")
     return turns

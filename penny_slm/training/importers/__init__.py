@@ -83,10 +83,10 @@ def populate() -> None:
         if _populated:
             return
         _populated = True
-        from penny_slm.training.importers import context, guard, research
+        from penny_slm.training.importers import attachment, context, guard, research
 
         for name, fn in {**research.BY_SOURCE, **guard.BY_SOURCE, **context.BY_SOURCE}.items():
-            IMPORTERS.register(name)(_files_only(fn))
+            IMPORTERS.register(name)(_files_only(_chain(fn, attachment.BY_SOURCE.get(name))))
         IMPORTERS.register("model-spec")(_files_only(_model_spec))
 
 
@@ -97,6 +97,20 @@ def _model_spec(files: dict[str, Path]) -> Iterator[Row]:
 
     yield from research.model_spec(files)
     yield from guard.importer("model-spec")(files)
+
+
+def _chain(first: Callable[[dict[str, Path]], Iterator[Row]],
+           then: Callable[[dict[str, Path]], Iterator[Row]] | None) -> Callable[[dict[str, Path]], Iterator[Row]]:
+    """One importer from a source's rows for one set of tasks followed by its rows for another (a source that feeds
+    the guard or the mood head and the attachment head)."""
+    if then is None:
+        return first
+
+    def both(files: dict[str, Path]) -> Iterator[Row]:
+        yield from first(files)
+        yield from then(files)
+    both.__doc__ = f"{first.__doc__}\n\nThen, for the over-attachment head: {then.__doc__}"
+    return both
 
 
 def _files_only(fn: Callable[[dict[str, Path]], Iterator[Row]]) -> Importer:
