@@ -164,9 +164,11 @@ def _not_a_word(raw: str, token: str) -> bool:
 
 _GAP = re.compile(r"[ \t]+")
 _FILE_AFTER = re.compile(r"[ \t]+(?:files?|signs?|buttons?|keys?|labels?|tabs?|menus?|commands?|keywords?|fields?)\b")
-_LABEL = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|[-*+•][ \t]+|\d+[.)][ \t]+)?\**((?:[A-Z][A-Z'’]*[ \t]*(?:[+&/][ \t]*)?)+)"
+_LABEL = re.compile(r"(?m)^[ \t]*(?:#{1,6}[ \t]+|[-*+•][ \t]+|\d+[.)][ \t]+)?\**((?:[A-Z][A-Z'’]*+[ \t]*+(?:[+&/][ \t]*+)?+)++)"
                     r"\**(?=[ \t]*(?:\(|:|$))")
-"""A line's label or heading in capitals (``IMMEDIATE (Today):``, ``## TODAY EVENING``, ``- WATER + PREP: ...``)."""
+"""A line's label or heading in capitals (``IMMEDIATE (Today):``, ``## TODAY EVENING``, ``- WATER + PREP: ...``). The
+quantifiers are possessive: a caps word is never re-split, so a long line of capitals that is not a label fails in
+linear time, not exponential."""
 _LABEL_WORDS = frozenset("THIS WHAT EVERY".split())
 """Words of ``ENTHUSIASM`` that are plain words in a label (``THIS WEEK:``)."""
 _PREFIXES = frozenset("post pre non anti pro un sub multi de re mid ex co semi over under inter intra cross "

@@ -32,3 +32,11 @@ def test_detect_time_grows_linearly() -> None:
     small, large = _text(20_000), _text(40_000)
     _best_of(small, 1)  # warm the pattern caches
     assert _best_of(large) / _best_of(small) < 3
+
+
+def test_a_long_line_of_capitals_is_read_in_linear_time() -> None:
+    """A line of capital letters that is not a label used to send the label pattern into exponential backtracking
+    (26 letters: seconds; the hypothesis test hung in CI). Doubling the line must not much more than double the time."""
+    short, long = "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 4 + " ok", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 8 + " ok"
+    _best_of(short, 1)
+    assert _best_of(short) < 0.05 and _best_of(long) < 0.05
