@@ -25,10 +25,10 @@ from penny_slm.config import SLMConfig, load_config
 from penny_slm.errors import InputError, PennySLMError
 
 ALL_ARTIFACTS = ("research", "tone", "tone-screen", "mood", "attachment", "smollm2-135m", "rewriter")
+"""What ``models build`` builds, in order (the rewriter is evaluated with the tone head)."""
 NEEDS_SOURCES = ("mood",)
 """Artifacts built from public sources alone (no hand-written data): with none cached, ``models build`` says so and goes
 on without them (the context step then runs without mood)."""
-"""What ``models build`` builds, in order (the rewriter is evaluated with the tone head)."""
 
 
 def _registry(cfg: SLMConfig) -> Any:
@@ -94,13 +94,10 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
     settings = BuildSettings(approaches=tuple(args.approach), epochs=args.epochs, limit_rows=args.limit_rows, **seeds)
     quick = tuple(n for n in names if n in QUICK_TABLE) if args.quick else ()
 
-    unbuildable: list[str] = []
-
     def build_one(name: str) -> bool:
-        """Build ``name``; True if it was already up to date."""
+        """Build ``name``; True if it was already up to date (or is skipped: its sources are not cached)."""
         if name in uncached:
             log(f"{name}: not built: its training sources are not cached (penny-slm data fetch); the layer runs without it")
-            unbuildable.append(name)
             return True
         if name in quick and registry.active_version(name) is not None:
             log(f"{name}: {registry.active_version(name)} is active; --quick builds only heads that have none")
@@ -135,7 +132,7 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
         except RegistryError as exc:  # the gate refused this build: say so, build the rest
             print(f"penny-slm: {name}: {exc}", file=sys.stderr)
         log(plan.finished(name, time.perf_counter() - started, skipped))
-    missing = [n for n in names if registry.active_version(n) is None and n not in unbuildable]
+    missing = [n for n in names if registry.active_version(n) is None and n not in uncached]
     if missing:
         print(f"penny-slm: no active version of {', '.join(missing)}", file=sys.stderr)
     return 1 if missing else 0

@@ -64,20 +64,21 @@ demo's replies; its full build takes 107 s from the packaged data, so the first 
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """One artifact of the plan. ``active``: its active version (None: missing, it will be built; "": missing and
-    skipped, its sources are not cached).
-    ``replaces_quick``: the active version is a quick build and this is a full one, so it will be built too."""
+    """One artifact of the plan. ``active``: its active version (None: missing, it will be built).
+    ``replaces_quick``: the active version is a quick build and this is a full one, so it will be built too.
+    ``skipped``: missing, but its training sources are not cached, so it is not built (nothing to wait for)."""
 
     name: str
     seconds: float
     source: str
     active: str | None
     replaces_quick: bool = False
+    skipped: bool = False
 
     @property
     def will_build(self) -> bool:
-        """Certain to be built (missing, or a quick head that a full build replaces)."""
-        return self.active is None or self.replaces_quick
+        """Certain to be built (missing and not skipped, or a quick head that a full build replaces)."""
+        return (self.active is None and not self.skipped) or self.replaces_quick
 
 
 def estimate(registry: ModelRegistry, name: str, *, quick: bool = False) -> Estimate:
@@ -116,7 +117,7 @@ class BuildPlan:
            uncached: tuple[str, ...] = ()) -> BuildPlan:
         """The plan for building ``names``; those in ``quick`` as quick (frozen-encoder) builds, those in
         ``uncached`` (missing, and their training sources are not cached) as skipped: nothing to wait for."""
-        return cls([Estimate(name, 0.0, "skipped: its sources are not cached", "") if name in uncached
+        return cls([Estimate(name, 0.0, "skipped: its sources are not cached", None, skipped=True) if name in uncached
                     else estimate(registry, name, quick=name in quick) for name in names])
 
     def missing_seconds(self, start: int = 0) -> float:
@@ -131,7 +132,7 @@ class BuildPlan:
         """The plan printed before the build starts."""
         out = ["plan (estimates for this machine; 'table' = the README's measured times on a 2-core machine):"]
         for e in self.estimates:
-            state = ("missing: build" if e.active is None else "not built" if not e.active
+            state = ("not built" if e.skipped else "missing: build" if e.active is None
                      else f"quick {e.active} active: a full build replaces it"
                      if e.replaces_quick else f"{e.active} active: rebuilt only if data or settings changed")
             out.append(f"  {e.name:<13} ~{clock(e.seconds):>6}  {state}  [{e.source}]")
@@ -148,7 +149,7 @@ class BuildPlan:
         """The running-total line after ``name`` finished (``skipped``: it was up to date)."""
         self.done += 1
         e = next(x for x in self.estimates if x.name == name)
-        what = ("not built" if e.active == "" else "up to date" if skipped
+        what = ("not built" if e.skipped else "up to date" if skipped
                 else f"built in {clock(seconds)} (estimated {clock(e.seconds)})")
         left = self.missing_seconds(self.done)
         return (f"{self.done}/{len(self.estimates)} done: {name} {what}; elapsed {clock(time.perf_counter() - self.started)}"

@@ -23,6 +23,7 @@ from penny_slm.training.datasets import Example, ResearchRow
 
 N_BINS = 10
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def percentiles_ms(samples_s: list[float]) -> dict[str, float]:
@@ -133,14 +134,14 @@ def evaluate_tone(p_cheerleader: Callable[[str], float], rows: list[Example], th
     return binary_report(np.array([r.labels["tone"] for r in rows]), pred, np.where(pred, p, 1 - p), times).to_dict()
 
 
-def _timed(fn: Callable[[str], R], texts: list[str], warmup: int = 5) -> tuple[list[R], list[float]]:
-    """Call ``fn`` on every text (after ``warmup`` untimed calls); results and seconds per call."""
-    for text in texts[:warmup]:
-        fn(text)
+def _timed(fn: Callable[[T], R], items: list[T], warmup: int = 5) -> tuple[list[R], list[float]]:
+    """Call ``fn`` on every item (after ``warmup`` untimed calls); results and seconds per call."""
+    for item in items[:warmup]:
+        fn(item)
     out, times = [], []
-    for text in texts:
+    for item in items:
         start = time.perf_counter()
-        out.append(fn(text))
+        out.append(fn(item))
         times.append(time.perf_counter() - start)
     return out, times
 
@@ -429,13 +430,7 @@ def evaluate_attachment(p_over_attachment: Callable[[str, str], float], rows: li
     """Over-attachment head on labelled messages (``{text, role, over_attachment}``): n, precision, recall, F1,
     false-positive rate (the ``eval attachment`` contract), accuracy, ECE, latency per message, and the same figures
     per role and per source when there is more than one."""
-    for r in rows[:5]:  # warm-up, untimed
-        p_over_attachment(r.text, r.role)
-    probs, times = [], []
-    for r in rows:
-        start = time.perf_counter()
-        probs.append(p_over_attachment(r.text, r.role))
-        times.append(time.perf_counter() - start)
+    probs, times = _timed(lambda r: p_over_attachment(r.text, r.role), rows)
     p = np.array(probs)
     y = np.array([r.over_attachment for r in rows])
     pred = p >= threshold
