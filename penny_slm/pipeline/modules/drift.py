@@ -264,6 +264,20 @@ class Baseline:
                    statistics.median([t.log_words for t in turns]) if turns else 3.0, mean(t.cold for t in turns),
                    mean(t.asks for t in turns))
 
+    def to_dict(self) -> dict[str, float]:
+        """The baseline as stored per user (``driftprofile.baseline``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Baseline | None:
+        """A stored baseline, or None when it does not have exactly this class's numeric fields (an older shape)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or sorted(data) != sorted(names):
+            return None
+        if not all(isinstance(data[n], int | float) and not isinstance(data[n], bool) for n in names):
+            return None
+        return cls(**{n: float(data[n]) for n in names})
+
 
 SCALES = {"cheer": 0.15, "exclaim": 0.5, "caps": 0.25, "hype": 0.35, "rule_hits": 1.0, "log_words": 0.45}
 """Per-signal spread of clean responses (score units): a rise of one scale adds 1 to the channel's score."""
@@ -419,6 +433,27 @@ class DriftMonitor:
         return DriftState(deque(maxlen=self.window_turns), channels={c.name: _ChannelState() for c in CHANNELS},
                           scores={c.name: deque(maxlen=self.window_turns) for c in CHANNELS})
 
+    @property
+    def scorer(self) -> str:
+        """What scores the cheer signal, stored with a user's baseline: a baseline from another scorer is not reused."""
+        return f"tone {self.model_version}" if self.tone_loaded else "lexical"
+
+    def resume(self, turns: Sequence[tuple[int, str, str]], *, baseline: Baseline | None = None,
+               judged: int = 0) -> tuple[DriftState, list[DriftReport]]:
+        """A user's state rebuilt from stored history: ``turns`` ``(turn number, user, response)`` oldest first (the
+        bounded window), ``baseline`` from their first turns when it was stored (else it is rebuilt from the window's
+        first turns, as for a new conversation), ``judged``: turns before this number were checked already, so
+        their alerts are not raised again; the alerts of later ones are returned (they were stored, never checked)."""
+        state = self.new_state()
+        state.turns, state.baseline = (turns[0][0] if turns else 0), baseline
+        alerts: list[DriftReport] = []
+        for number, user, response in turns:
+            state.turns = number  # the user's own numbering ("since turn N"), even where the window has gaps
+            self.observe(state, user, response)
+            if number >= judged:
+                alerts += state.alerts
+        return state, alerts
+
     def featurize(self, index: int, user: str, response: str) -> TurnFeatures:
         """The signals of one turn, with the tone head's P(cheerleader) when it is loaded."""
         p = self.tone.p_cheerleader(response) if self.tone_loaded else None
@@ -434,7 +469,7 @@ class DriftMonitor:
         t = self.featurize(state.turns, user, response)
         state.turns += 1
         state.alerts = []
-        if len(state.first) < self.baseline_turns:
+        if state.baseline is None and len(state.first) < self.baseline_turns:
             state.first.append(t)
             state.window.append(t)
             if len(state.first) == self.baseline_turns:
