@@ -20,6 +20,9 @@ estimated onset ("since turn ..."). ``k`` and ``h`` per channel are calibrated o
 (``scripts/calibrate_drift.py``: bootstrapped per-turn scores of the clean development streams) so that the
 expected run length between false alarms on clean turns (ARL0) is stated in :data:`CHANNELS`. One episode raises
 one alert: after an alarm a channel stays quiet until its score has been below ``k`` for ``cooldown`` turns.
+Why our own CUSUM and not a library's: river's PageHinkley, ADWIN and KSWIN, calibrated to the same ARL0 on the same
+scores (``scripts/compare_drift_detectors.py``, docs/MEASUREMENTS.md), detected fewer streams later or alarmed more on
+clean ones (and the CUSUM update is three lines).
 
 Over-attachment: when the ``attachment`` artifact is built (``penny-slm models build --only attachment``), the
 channel also reads its calibrated probabilities (``pipeline/modules/attachment.py``): ``ATTACHMENT_HEAD_WEIGHT`` x
