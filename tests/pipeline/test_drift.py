@@ -113,6 +113,16 @@ def test_attachment_drift_quotes_the_turns() -> None:
     assert any("lonely" in e for e in first.examples)
 
 
+def test_a_long_reply_is_quoted_around_the_phrase_that_triggered_the_alert() -> None:
+    padding = " ".join(r for _, r in MORE)  # ~300 characters of clean advice before the attached phrase
+    clingy = [(u, f"{r} {padding} No one understands you like I do.") for u, r in CLEAN]
+    first = next(r for r in replay(monitor(), [*MORE, *clingy]) if r.should_alert)
+    assert first.drift_type == "over_attachment"
+    assert "fosters dependency ('No one understands you like I do')" in first.recommendation
+    assert first.examples and all(e.endswith('understands you like I do."') and '"…' in e for e in first.examples)
+    assert all(len(e.split('"', 1)[1]) <= 161 for e in first.examples)
+
+
 def test_repetition_score_ignores_short_recurring_replies() -> None:
     persona = load_persona()
     recent = [features(i, "thanks", "Anytime.", persona) for i in range(3)]

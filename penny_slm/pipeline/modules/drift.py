@@ -527,7 +527,9 @@ class DriftMonitor:
         recent = [(i, x, what) for i, x, what in state.scores[channel.name] if i >= since]
         top = sorted(recent, key=lambda r: -r[1])[:3]
         by_index = {t.index: t for t in state.window}
-        examples = tuple(f"turn {i}: \"{_quote(by_index[i].response)}\"" for i, _, _ in sorted(top) if i in by_index)
+        focus = FOCUS.get(channel.name)
+        examples = tuple(f"turn {i}: \"{_quote(by_index[i].response, focus=focus)}\"" for i, _, _ in sorted(top)
+                         if i in by_index)
         flagged = sum(1 for _, x, _ in recent if x >= channel.k) / max(1, len(recent))
         severity = round(min(1.0, 0.3 + 0.35 * min(cs.peak / channel.h - 1.0, 1.0) + 0.35 * flagged), 3)
         recommendation = self._recommend(state, channel, since, recent)
@@ -560,14 +562,41 @@ class DriftMonitor:
             return (f"Responses repeating themselves since turn {since}: {common}. Tell the main LLM to vary openings "
                     "and closings and drop the recurring phrase (or add it to the persona's banned phrases for a while).")
         kinds = sorted({why for t in now for why in t.attachment_why})
-        return (f"Over-attachment since turn {since}: {'; '.join(kinds)}. Penny must not claim needs or feelings for the "
+        phrases = _attachment_phrases(now)
+        return (f"Over-attachment since turn {since}: {'; '.join(kinds)}"
+                f"{' (' + ', '.join(phrases) + ')' if phrases else ''}. Penny must not claim needs or feelings for the "
                 "user, guilt them about leaving or discourage other relationships: restate that in the system prompt, "
                 "have her encourage the user's people and activities, and review this conversation.")
 
 
-def _quote(text: str, limit: int = 160) -> str:
+def _quote(text: str, limit: int = 160, *, focus: re.Pattern[str] | None = None) -> str:
+    """``text`` on one line, at most ``limit`` characters; when it is cut, the cut keeps the first match of ``focus``
+    (the phrase that triggered the alert, often at the end of a reply) in view."""
     one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
+    if len(one) <= limit:
+        return one
+    found = focus.search(one) if focus is not None else None
+    if found is None or found.end() <= limit - 1:
+        return one[: limit - 1] + "…"
+    start = max(0, min(found.start() - limit // 3, len(one) - (limit - 2)))
+    return "…" + one[start: start + limit - 2] + ("…" if start + limit - 2 < len(one) else "")
+
+
+def _attachment_phrases(turns: Iterable[TurnFeatures]) -> list[str]:
+    """The first attached phrase of each lexical kind in ``turns``, quoted as the response wrote it."""
+    phrases: dict[str, str] = {}
+    for t in turns:
+        prose = " ".join(_prose(t.response).split())
+        for name, pattern in ATTACHMENT_PATTERNS.items():
+            found = pattern.search(prose)
+            if found is not None and name not in phrases:
+                phrases[name] = found.group(0)
+    return [f"'{phrase}'" for phrase in phrases.values()]
+
+
+ATTACHED = re.compile("|".join(f"(?:{p.pattern})" for p in ATTACHMENT_PATTERNS.values()), re.IGNORECASE)
+FOCUS: dict[str, re.Pattern[str]] = {"tone_up": HYPE, "tone_down": COLD, "attachment": ATTACHED}
+"""Per channel, what a long example's quote keeps in view."""
 
 
 def no_drift(reason: str) -> DriftReport:
