@@ -265,8 +265,10 @@ class ContextSyncManager:
             user, _ = s.User.get_or_create(user_id=update["user_id"])
             t = s.DriftTurn
             last = t.select(pw.fn.MAX(t.turn)).where(t.user == user).scalar()
+            checked = s.DriftProfile.select(s.DriftProfile.checked).where(s.DriftProfile.user == user).scalar() or 0
+            # after the last turn, or after the turns judged if retention pruned every stored one (not judged again)
             t.create(user=user, message=update.get("message", ""), response=update.get("response", ""), at=self.now(),
-                     turn=0 if last is None else last + 1)
+                     turn=max(checked, 0 if last is None else last + 1))
             old = [r.id for r in t.select(t.id).where(t.user == user).order_by(t.id.desc()).offset(max(1, update["keep"]))]
             if old:
                 t.delete().where(t.id.in_(old)).execute()

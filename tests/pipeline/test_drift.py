@@ -377,6 +377,10 @@ def test_drift_profile_is_pruned_with_the_window_and_exported(tmp_path: Path) ->
     now[0] += timedelta(days=2)  # past retention_days.drift_turns (30)
     pruned = sync.prune()
     assert pruned["driftprofile"] == 1 and pruned["driftturn"] == 1 and sync.drift_history("ana").baseline is None
+    sync.queue_updates([("drift", {"kind": "drift_state", "user_id": "bo", "checked": 7}, None),  # bo's turns were pruned
+                        ("drift", {"kind": "drift_turn", "user_id": "bo", "message": "m", "response": "r", "keep": 5}, None)])
+    sync.process_queue()
+    assert [n for n, _, _ in sync.drift_history("bo").turns] == [7]  # numbered after the turns judged: judged as new
     store.close()
 
 
