@@ -90,7 +90,7 @@ class RetentionConfig:
     module_runs: float = 30.0
     update_log: float = 365.0  # the transparency log, and decided approval-queue entries
     alerts: float = 365.0  # alerts, and the dead letters they point at
-    drift_turns: float = 30.0  # the drift monitor's window of recent turns per user (also bounded by count)
+    drift_turns: float = 30.0  # the drift monitor's window of recent turns per user (also bounded by count) and baseline
 
 
 LOG_MESSAGE_TEXT = ("excerpt", "hash")

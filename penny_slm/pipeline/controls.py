@@ -650,7 +650,7 @@ class LearningControls:
     # -- export, delete, retention ---------------------------------------------------------------------------------
     def export(self, user_id: str) -> dict[str, Any]:
         """Everything stored about ``user_id``, JSON-ready: profile, slang, versions, transparency log, approval queue,
-        alerts, module runs, queued updates, dead letters and the drift monitor's window. A user with nothing stored
+        alerts, module runs, queued updates, dead letters, the drift monitor's window and baseline. A user with nothing stored
         exports empty sections."""
         user_id = _user(user_id)
         s = self.store
@@ -662,6 +662,7 @@ class LearningControls:
         queued = s.Outbox.select().where(s.Outbox.user_id == user_id).order_by(s.Outbox.id)
         dead = s.DeadLetter.select().where(s.DeadLetter.user_id == user_id).order_by(s.DeadLetter.id)
         drift = [] if user is None else list(s.DriftTurn.select().where(s.DriftTurn.user == user).order_by(s.DriftTurn.id))
+        drift_profile = None if user is None else s.DriftProfile.get_or_none(s.DriftProfile.user == user)
         return {
             "format": EXPORT_FORMAT, "user_id": user_id, "exported_at": iso(self.sync.now()),
             "user": None if user is None else {"created": iso(user.created)},
@@ -680,7 +681,10 @@ class LearningControls:
                                 "queued": iso(q.queued)} for q in queued],
             "dead_letters": [{"outbox_id": d.outbox_id, "source": d.source, "payload": d.payload, "reason": d.reason,
                               "at": iso(d.at)} for d in dead],
-            "drift_turns": [{"message": t.message, "response": t.response, "at": iso(t.at)} for t in drift],
+            "drift_turns": [{"turn": t.turn, "message": t.message, "response": t.response, "at": iso(t.at)} for t in drift],
+            "drift_profile": None if drift_profile is None else {
+                "baseline": json.loads(drift_profile.baseline) if drift_profile.baseline else None,
+                "scorer": drift_profile.scorer, "checked": drift_profile.checked, "at": iso(drift_profile.at)},
         }
 
     def delete(self, user_id: str) -> DeleteReport:

@@ -4,7 +4,8 @@ Only ``sync.ContextSyncManager`` writes here. Tables: users, profile dimensions,
 append-only update log with provenance and what a learning control did (the transparency log), profile
 versions (snapshots), module runs, alerts, dead letters (updates the writer could not apply, with the
 reason), the approval queue (``pendingchange``: changes waiting for a person, or deferred by a rate
-limit), the control state (the kill switch, with its history), and the outbox that makes queued updates
+limit), the control state (the kill switch, with its history), the drift monitor's window of recent turns
+(``driftturn``) and per-user baseline (``driftprofile``), and the outbox that makes queued updates
 durable before they are acknowledged. Schema changes are numbered migrations run with peewee's
 migrator; ``schema_version`` records which have been applied.
 
@@ -184,14 +185,41 @@ class PersonalityDB:
             at = pw.DateTimeField(default=utcnow)
             acknowledged = pw.DateTimeField(null=True)  # added by migration 6: when a person acknowledged it
 
-        class DriftTurn(Base):
-            """The drift monitor's window (migration 6): a user's recent turns (message and the main LLM's response
-            before the guard), bounded by ``history_turns`` per user and ``retention_days.drift_turns``."""
+        class DriftTurnV0(Base):
+            """``driftturn`` as migration 6 made it; migration 7 adds ``turn``."""
 
             id = pw.AutoField()
-            user = pw.ForeignKeyField(User, backref="drift_turns", on_delete="CASCADE")
+            user = pw.ForeignKeyField(User, backref="+", on_delete="CASCADE")
             message = pw.TextField()
             response = pw.TextField()
+            at = pw.DateTimeField(default=utcnow)
+
+            class Meta:
+                table_name = "driftturn"
+
+        class DriftTurn(DriftTurnV0):
+            """The drift monitor's window (migration 6): a user's recent turns (message and the main LLM's response
+            before the guard), bounded by ``history_turns`` per user and ``retention_days.drift_turns``. ``turn``
+            (migration 7): the user's turn number, counted by the writer, so "since turn N" survives a restart."""
+
+            user = pw.ForeignKeyField(User, backref="drift_turns", on_delete="CASCADE")
+            user_id: str  # the foreign key's raw value (peewee's descriptor), declared for type checkers
+            turn = pw.IntegerField(default=0)
+
+            class Meta:
+                table_name = "driftturn"
+
+        class DriftProfile(Base):
+            """What the drift monitor keeps per user beyond the window (migration 7): the persona baseline built from
+            the user's first turns (JSON of ``drift.Baseline``; null until built), what scored its cheer signal
+            (``scorer``: the tone model's version, or ``lexical``), and how many of the user's turns a check has
+            judged (``checked``), so turns stored but never checked (a restart between checks) are judged later.
+            Pruned with the window (``retention_days.drift_turns``, by ``at``)."""
+
+            user = pw.ForeignKeyField(User, primary_key=True, backref="drift_profile", on_delete="CASCADE")
+            baseline = pw.TextField(null=True)
+            scorer = pw.CharField(default="")
+            checked = pw.IntegerField(default=0)
             at = pw.DateTimeField(default=utcnow)
 
         class Outbox(Base):
@@ -260,7 +288,7 @@ class PersonalityDB:
         self.ProfileVersion, self.ModuleRun, self.Alert, self.Outbox = ProfileVersion, ModuleRun, Alert, Outbox
         self.DeadLetter, self.SchemaVersion = DeadLetter, SchemaVersion
         self.PendingChange, self.ControlState = PendingChange, ControlState
-        self.DriftTurn = DriftTurn
+        self.DriftTurnV0, self.DriftTurn, self.DriftProfile = DriftTurnV0, DriftTurn, DriftProfile
         self.first_schema: list[type[pw.Model]] = [User, ProfileDimension, SlangTermV0, UpdateLogV0, ProfileVersionV0,
                                                     ModuleRunV0, AlertV0, Outbox]
         """The tables as first shipped; ``migrate`` builds every database from here, so old and new ones converge."""
@@ -330,8 +358,23 @@ Migration = Callable[[PersonalityDB, SchemaMigrator], None]
 
 
 def _drift_window(store: PersonalityDB, m: SchemaMigrator) -> None:
-    store.database.create_tables([store.DriftTurn])
+    store.database.create_tables([store.DriftTurnV0])
     migrate(m.add_column("alert", "acknowledged", pw.DateTimeField(null=True)))
+
+
+def _drift_profile(store: PersonalityDB, m: SchemaMigrator) -> None:
+    """Number the stored turns per user in their order, and count them all as judged (the monitor before this
+    migration checked what it stored, bar the last few turns of a run: they are not re-judged, as before)."""
+    migrate(m.add_column("driftturn", "turn", pw.IntegerField(default=0)))
+    store.database.create_tables([store.DriftProfile])
+    t = store.DriftTurn
+    by_user: dict[str, list[int]] = {}
+    for row in t.select(t.id, t.user).order_by(t.id):
+        by_user.setdefault(row.user_id, []).append(row.id)
+    for user_id, ids in by_user.items():
+        for n, row_id in enumerate(ids):
+            t.update(turn=n).where(t.id == row_id).execute()
+        store.DriftProfile.create(user=user_id, checked=len(ids))
 MIGRATIONS: list[Migration] = [
     # 1: module runs record which user they served (added after the first schema shipped)
     lambda store, m: migrate(m.add_column("modulerun", "user_id", pw.CharField(default=""))),
@@ -350,6 +393,8 @@ MIGRATIONS: list[Migration] = [
     lambda store, m: store.database.create_tables([store.PendingChange, store.ControlState]),
     # 6: the drift monitor's window of recent turns; alerts can be acknowledged
     lambda store, m: _drift_window(store, m),
+    # 7: the drift monitor's per-user baseline and judged-turn count; stored turns carry the user's turn number
+    lambda store, m: _drift_profile(store, m),
 ]
 
 

@@ -29,10 +29,13 @@ nothing is learned either, and the guard works as usual.
 
 Drift monitor (``models -> drift_monitor``, off by default; ``pipeline/modules/drift.py``): not part of the turn's
 plan. Each turn queues the user's message and the main LLM's response (before the guard) into the monitor's stored
-window (``driftturn``, bounded per user); every ``every_n_turns`` turns a check runs on a background thread after
-the turn has returned, and an alert goes through the sync manager (``alert`` rows of kind ``drift_<type>`` whose
-detail is the report as JSON; ``sync.acknowledge_alert``). After a restart the state is rebuilt from the stored window
-without re-raising alerts. ``layer.drift_report(user_id)`` is the latest report.
+window (``driftturn``, numbered and bounded per user); every ``every_n_turns`` turns a check runs on a background
+thread after the turn has returned, and an alert goes through the sync manager (``alert`` rows of kind
+``drift_<type>`` whose detail is the report as JSON; ``sync.acknowledge_alert``). Each check also stores the user's
+persona baseline and how many of their turns were judged (``driftprofile``). After a restart the state is rebuilt
+from the stored window and that baseline (not from the window's oldest turns, which may already drift); turns judged
+before raise no alert again, turns stored but never judged (a restart between checks) are judged then.
+``layer.drift_report(user_id)`` is the latest report.
 
 Network: a turn connects only to what the user configured (the main LLM endpoint, the search service);
 model loading and the profile's database are local, and nothing is sent anywhere else.
@@ -62,6 +65,7 @@ from penny_slm.pipeline.factory import SLMFactory, build_modules
 from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.base import TurnContext
 from penny_slm.pipeline.modules.context import MARKER_CONFIDENCE
+from penny_slm.pipeline.modules.drift import Baseline
 from penny_slm.pipeline.orchestrator import SLMOrchestrator, SLMTask, plan_stages
 from penny_slm.pipeline.prompt import build_system_prompt, render_notes
 from penny_slm.pipeline.research_provider import FAILED_NOTICE, NoResearchProvider, ResearchNotes, ResearchProvider, SearxngProvider
@@ -310,39 +314,51 @@ class SLMLayer:
         self._drift_worker.submit(self._drift_check, user_id, batch)
 
     def _drift_check(self, user_id: str, batch: list[tuple[str, str]]) -> None:
-        """One check (on the drift thread): rebuild the user's state from the stored window if this process has none,
-        observe the new turns, queue an alert for each episode detected."""
+        """One check (on the drift thread): rebuild the user's state from the stored history if this process has none
+        (their stored baseline, turns judged before without re-raising their alerts, turns stored but never judged
+        as new), observe the new turns, queue an alert for each episode detected and the user's drift state."""
         assert self.sync is not None
         try:
             state = self._drift_states.get(user_id)
             if state is None:
-                state = self.drift.new_state()
-                for message, response in _without_suffix(self.sync.drift_window(user_id), batch):
-                    self.drift.observe(state, message, response)  # already judged before the restart: no alerts
+                history = self.sync.drift_history(user_id)
+                baseline = Baseline.from_dict(history.baseline) if history.scorer == self.drift.scorer else None
+                state, missed = self.drift.resume(_without_suffix(history.turns, batch), baseline=baseline,
+                                                  judged=history.checked)
+                for alert in missed:
+                    self._queue_drift_alert(user_id, alert)
                 self._drift_states[user_id] = state
             report = None
             for message, response in batch:
                 report = self.drift.observe(state, message, response)
                 for alert in state.alerts:
-                    log.warning("drift monitor: %s drift for a user since turn %s: %s", alert.drift_type,
-                                alert.since_turn, alert.recommendation)
-                    self.sync.queue_update("drift", {
-                        "kind": "alert", "user_id": user_id, "alert_kind": f"drift_{alert.drift_type}",
-                        "severity": "high" if alert.severity >= 0.7 else "medium" if alert.severity >= 0.4 else "low",
-                        "detail": json.dumps(alert.to_dict())[:MAX_TEXT], "model_version": self.drift.model_version or ""})
+                    self._queue_drift_alert(user_id, alert)
+            self.sync.queue_update("drift", {
+                "kind": "drift_state", "user_id": user_id, "checked": state.turns, "scorer": self.drift.scorer,
+                "baseline": state.baseline.to_dict() if state.baseline is not None else None})
             with self._drift_lock:
                 self._drift_reports[user_id] = report
         except Exception:
             log.exception("drift monitor: check failed; the next one retries")
 
+    def _queue_drift_alert(self, user_id: str, alert: Any) -> None:
+        assert self.sync is not None
+        log.warning("drift monitor: %s drift for a user since turn %s: %s", alert.drift_type, alert.since_turn,
+                    alert.recommendation)
+        self.sync.queue_update("drift", {
+            "kind": "alert", "user_id": user_id, "alert_kind": f"drift_{alert.drift_type}",
+            "severity": "high" if alert.severity >= 0.7 else "medium" if alert.severity >= 0.4 else "low",
+            "detail": json.dumps(alert.to_dict())[:MAX_TEXT], "model_version": self.drift.model_version or ""})
+
 
 MAX_TEXT = 10_000  # the sync queue's limit per string field
 
 
-def _without_suffix(window: list[tuple[str, str]], batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The stored window minus the batch's turns that the writer already applied (they are observed as new)."""
+def _without_suffix(window: list[tuple[int, str, str]], batch: list[tuple[str, str]]) -> list[tuple[int, str, str]]:
+    """The stored window ``(turn, message, response)`` minus the batch's turns that the writer already applied (they
+    are observed as new)."""
     for k in range(min(len(batch), len(window)), 0, -1):
-        if window[-k:] == batch[:k]:
+        if [(m, r) for _, m, r in window[-k:]] == batch[:k]:
             return window[:-k]
     return window
 

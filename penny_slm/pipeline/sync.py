@@ -57,6 +57,7 @@ SCHEMA: dict[str, dict[str, tuple[str, bool]]] = {
     "rollback": {"user_id": (_STR, True), "version": (_INT, True)},
     "drift_turn": {"user_id": (_STR, True), "message": (_STR, False), "response": (_STR, False), "keep": (_INT, True)},
     "alert_ack": {"user_id": (_STR, True), "alert_id": (_INT, True)},
+    "drift_state": {"user_id": (_STR, True), "checked": (_INT, True), "baseline": (_JSON, False), "scorer": (_STR, False)},
 }
 """What each update kind must carry, checked before an update is acknowledged."""
 KINDS = tuple(SCHEMA)
@@ -131,6 +132,18 @@ class ProfileContext:
     version: int
     pending_updates: int
     adopted: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DriftHistory:
+    """A user's stored drift history: ``turns`` ``(turn number, message, response)`` oldest first (the bounded window);
+    ``baseline``: the persona baseline from their first turns (``drift.Baseline`` as a dict; None until built),
+    ``scorer`` what scored it; ``checked``: how many of their turns a check has judged."""
+
+    turns: list[tuple[int, str, str]]
+    baseline: dict[str, Any] | None
+    scorer: str
+    checked: int
 
 
 MAINTENANCE_INTERVAL_S = 60.0
@@ -248,13 +261,24 @@ class ContextSyncManager:
         elif kind == "module_run":
             s.ModuleRun.create(module=update["module"], status=update["status"], latency_ms=update["latency_ms"],
                                model_version=update.get("model_version") or "", user_id=update.get("user_id", ""))
-        elif kind == "drift_turn":  # the drift monitor's window: append, then keep the newest ``keep`` turns
+        elif kind == "drift_turn":  # the drift monitor's window: append (numbered), then keep the newest ``keep`` turns
             user, _ = s.User.get_or_create(user_id=update["user_id"])
             t = s.DriftTurn
-            t.create(user=user, message=update.get("message", ""), response=update.get("response", ""), at=self.now())
+            last = t.select(pw.fn.MAX(t.turn)).where(t.user == user).scalar()
+            checked = s.DriftProfile.select(s.DriftProfile.checked).where(s.DriftProfile.user == user).scalar() or 0
+            # after the last turn, or after the turns judged if retention pruned every stored one (not judged again)
+            t.create(user=user, message=update.get("message", ""), response=update.get("response", ""), at=self.now(),
+                     turn=max(checked, 0 if last is None else last + 1))
             old = [r.id for r in t.select(t.id).where(t.user == user).order_by(t.id.desc()).offset(max(1, update["keep"]))]
             if old:
                 t.delete().where(t.id.in_(old)).execute()
+        elif kind == "drift_state":  # the drift monitor's per-user baseline and how many turns it has judged
+            user, _ = s.User.get_or_create(user_id=update["user_id"])
+            d = s.DriftProfile
+            fields: dict[Any, Any] = {d.checked: update["checked"], d.at: self.now()}
+            if update.get("baseline") is not None:
+                fields |= {d.baseline: json.dumps(update["baseline"]), d.scorer: update.get("scorer", "")}
+            d.insert({d.user: user, **fields}).on_conflict(conflict_target=[d.user], update=fields).execute()
         elif kind == "alert_ack":
             a = s.Alert
             done = (a.update(acknowledged=self.now())
@@ -282,7 +306,7 @@ class ContextSyncManager:
         s = self.store
         by_user: list[Any] = [s.DeadLetter, s.Outbox, s.ModuleRun]
         by_fk: list[Any] = [s.Alert, s.UpdateLog, s.PendingChange, s.ProfileVersion, s.SlangTerm, s.ProfileDimension,
-                            s.DriftTurn]
+                            s.DriftTurn, s.DriftProfile]
         rows: dict[str, int] = {}
         with self._writer, s.writer_transaction():
             for model in by_user:
@@ -330,6 +354,7 @@ class ContextSyncManager:
                 "alert": s.Alert.delete().where(s.Alert.at < before(r.alerts)).execute(),
                 "deadletter": s.DeadLetter.delete().where(s.DeadLetter.at < before(r.alerts)).execute(),
                 "driftturn": s.DriftTurn.delete().where(s.DriftTurn.at < before(r.drift_turns)).execute(),
+                "driftprofile": s.DriftProfile.delete().where(s.DriftProfile.at < before(r.drift_turns)).execute(),
             }
         if any(rows.values()):
             log.info("sync writer: pruned %s", {k: v for k, v in rows.items() if v})
@@ -390,8 +415,17 @@ class ContextSyncManager:
 
     def drift_window(self, user_id: str) -> list[tuple[str, str]]:
         """The drift monitor's stored window for ``user_id``: ``(message, response)``, oldest first."""
-        t = self.store.DriftTurn
-        return [(r.message, r.response) for r in t.select().where(t.user == user_id).order_by(t.id)]
+        return [(message, response) for _, message, response in self.drift_history(user_id).turns]
+
+    def drift_history(self, user_id: str) -> DriftHistory:
+        """What the drift monitor rebuilds a user's state from: the stored window and the per-user profile."""
+        t, d = self.store.DriftTurn, self.store.DriftProfile
+        turns = [(r.turn, r.message, r.response) for r in t.select().where(t.user == user_id).order_by(t.id)]
+        profile = d.get_or_none(d.user == user_id)
+        if profile is None:
+            return DriftHistory(turns, None, "", 0)
+        baseline = json.loads(profile.baseline) if profile.baseline else None
+        return DriftHistory(turns, baseline, profile.scorer, profile.checked)
 
     def alerts(self, user_id: str, *, unacknowledged: bool = False) -> list[dict[str, Any]]:
         """``user_id``'s alerts, newest first: ``{id, kind, severity, detail, at, acknowledged}`` (ISO 8601 times)."""

@@ -56,15 +56,22 @@ def replay(monitor: DriftMonitor, turns: list[dict[str, str]]) -> tuple[list[tup
 def evaluate_drift(monitor: DriftMonitor, streams: list[dict[str, Any]]) -> dict[str, Any]:
     """Replay labelled streams through the monitor and report detection rate, delay after onset, alerts before onset, false
     alarms on clean streams, the first alert's type and latency per check."""
+    replayed = [replay(monitor, row["turns"]) for row in streams]
+    report = summarize(streams, [alerts for alerts, _ in replayed], [ms for _, lat in replayed for ms in lat])
+    report["tone_head"] = monitor.tone_loaded
+    return report
+
+
+def summarize(streams: list[dict[str, Any]], alerts_per_stream: list[list[tuple[int, str]]],
+              latencies: list[float]) -> dict[str, Any]:
+    """The eval report from each stream's alerts ``(turn, drift type)``: shared by the monitor's eval and the
+    detector comparison (``scripts/compare_drift_detectors.py``), so both count detections the same way."""
     delays: dict[str, list[int]] = defaultdict(list)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"n": 0, "detected": 0, "typed": 0, "early": 0})
     variants: dict[str, dict[str, Any]] = defaultdict(lambda: {"n": 0, "detected": 0, "delays": []})
     clean_n = clean_alarmed = clean_turns = clean_alerts = 0
     typed_first = typed_total = 0
-    latencies: list[float] = []
-    for row in streams:
-        alerts, lat = replay(monitor, row["turns"])
-        latencies += lat
+    for row, alerts in zip(streams, alerts_per_stream, strict=True):
         drift = row.get("drift")
         if drift is None:
             clean_n += 1
@@ -106,7 +113,6 @@ def evaluate_drift(monitor: DriftMonitor, streams: list[dict[str, Any]]) -> dict
         "per_variant": {v: {"n": x["n"], "detection_rate": round(x["detected"] / x["n"], 4),
                             "median_delay": statistics.median(x["delays"]) if x["delays"] else None}
                         for v, x in sorted(variants.items())},
-        "tone_head": monitor.tone_loaded,
     }
 
 

@@ -396,6 +396,8 @@ def _fill(r: Rig, user: str, round_: int = 0) -> None:
         ("context", {"kind": "snapshot", "user_id": user}, None),
         ("drift", {"kind": "alert", "user_id": user, "alert_kind": "drift", "severity": "low", "detail": f"alert {m}"}, None),
         ("orchestrator", {"kind": "module_run", "user_id": user, "module": f"mod{m}", "status": "ok", "latency_ms": 1.0}, None),
+        ("drift", {"kind": "drift_turn", "user_id": user, "message": f"said {m}", "response": f"answered {m}", "keep": 5}, None),
+        ("drift", {"kind": "drift_state", "user_id": user, "checked": 1, "scorer": f"scorer {m}", "baseline": {"cheer": 0.1}}, None),
     ])
     r.sync.process_queue()
     r.store.Outbox.create(idempotency_key=f"bad-{user}-{round_}", source="context", user_id=user, payload="{broken " + m)
@@ -414,7 +416,8 @@ def test_export_then_delete_then_export_shows_nothing(open_store: Opener, databa
     _fill(r, f"cj-{MARKER}", 1)  # twice: a second batch leaves its queued update pending
     exported = r.controls.export(f"cj-{MARKER}")
     assert exported["format"] == "penny-slm-export/1"
-    for section in ("profile", "slang", "versions", "log", "pending", "alerts", "module_runs", "queued_updates", "dead_letters"):
+    for section in ("profile", "slang", "versions", "log", "pending", "alerts", "module_runs", "queued_updates", "dead_letters",
+                    "drift_turns", "drift_profile"):
         assert exported[section] and MARKER in json.dumps(exported[section]), section
     assert any(not q["applied"] for q in exported["queued_updates"])
     assert {p["state"] for p in exported["pending"]} >= {"awaiting_approval", "deferred"}
@@ -423,10 +426,12 @@ def test_export_then_delete_then_export_shows_nothing(open_store: Opener, databa
 
     report = r.controls.delete(f"cj-{MARKER}")
     assert report.vacuumed and all(report.rows[t] for t in ("user", "profiledimension", "slangterm", "updatelog", "profileversion",
-                                                             "pendingchange", "alert", "modulerun", "outbox", "deadletter"))
+                                                             "pendingchange", "alert", "modulerun", "outbox", "deadletter",
+                                                             "driftturn", "driftprofile"))
     after = r.controls.export(f"cj-{MARKER}")
     assert after["user"] is None and not any(after[s] for s in ("profile", "slang", "versions", "log", "pending", "alerts",
-                                                                "module_runs", "queued_updates", "dead_letters"))
+                                                                "module_runs", "queued_updates", "dead_letters",
+                                                                "drift_turns", "drift_profile"))
     assert r.sync.process_queue() == 0  # nothing of theirs left to apply
     assert r.sync.get_latest_context("other").dimensions == {"formality_level": 0.5}  # other users are untouched
     assert r.controls.export("other")["log"]
@@ -498,7 +503,7 @@ def test_retention_prunes_history_on_its_own(open_store: Opener) -> None:
     assert [p.state for p in r.controls.pending("cj", all_states=True)] == ["awaiting_approval"]
     assert len(r.controls.versions("cj")) == 1 and r.sync.get_latest_context("cj").dimensions["humour"] == "dry"
     assert r.controls.prune() == {"outbox": 0, "modulerun": 0, "updatelog": 0, "pendingchange": 0, "alert": 0, "deadletter": 0,
-                                   "driftturn": 0}
+                                   "driftturn": 0, "driftprofile": 0}
 
 
 def _wait(condition: Callable[[], bool], seconds: float = 30.0) -> None:
@@ -514,7 +519,7 @@ def test_a_database_of_the_previous_schema_is_brought_forward(open_store: Opener
     """A database as the release before the controls left it (first schema + migrations 1-2, a flat version
     snapshot, log rows without actions) opens, migrates, and its history reads and rolls back."""
     old = open_store()
-    old.database.drop_tables([old.DriftTurn, old.PendingChange, old.ControlState, old.DeadLetter, old.SchemaVersion,
+    old.database.drop_tables([old.DriftProfile, old.DriftTurn, old.PendingChange, old.ControlState, old.DeadLetter, old.SchemaVersion,
                               *old.first_schema])
     old.database.create_tables(old.first_schema)
     from playhouse.migrate import SchemaMigrator
@@ -540,7 +545,7 @@ def test_a_database_of_the_previous_schema_is_brought_forward(open_store: Opener
       ("cj", 1, json.dumps({"formality_level": 0.5}), db.utcnow()))
 
     r = rig(open_store())
-    assert [v.version for v in r.store.SchemaVersion.select().order_by(r.store.SchemaVersion.version)] == [1, 2, 3, 4, 5, 6]
+    assert [v.version for v in r.store.SchemaVersion.select().order_by(r.store.SchemaVersion.version)] == [1, 2, 3, 4, 5, 6, 7]
     (entry,) = r.controls.log("cj")
     assert (entry.action, entry.detail, entry.evidence, entry.new) == ("applied", "", "", 0.5)
     (version,) = r.controls.versions("cj")

@@ -15,7 +15,7 @@ from penny_slm.pipeline import db
 from penny_slm.pipeline.layer import SLMLayer
 from penny_slm.pipeline.sync import ContextSyncManager
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.pipeline.modules.drift import ATTACHMENT_PATTERNS, CHANNELS, DriftMonitor, features, repetition_score
+from penny_slm.pipeline.modules.drift import ATTACHMENT_PATTERNS, CHANNELS, Baseline, DriftMonitor, features, repetition_score
 from penny_slm.config import load_persona
 from penny_slm.training.drift_eval import calibrate, evaluate_drift, load_streams, run_lengths
 from penny_slm.training.drift_streams import make
@@ -111,6 +111,16 @@ def test_attachment_drift_quotes_the_turns() -> None:
     first = next(r for r in replay(monitor(), [*MORE, *clingy]) if r.should_alert)
     assert first.drift_type == "over_attachment" and "guilt about leaving" in first.recommendation
     assert any("lonely" in e for e in first.examples)
+
+
+def test_a_long_reply_is_quoted_around_the_phrase_that_triggered_the_alert() -> None:
+    padding = " ".join(r for _, r in MORE)  # ~300 characters of clean advice before the attached phrase
+    clingy = [(u, f"{r} {padding} No one understands you like I do.") for u, r in CLEAN]
+    first = next(r for r in replay(monitor(), [*MORE, *clingy]) if r.should_alert)
+    assert first.drift_type == "over_attachment"
+    assert "fosters dependency ('No one understands you like I do')" in first.recommendation
+    assert first.examples and all(e.endswith('understands you like I do."') and '"…' in e for e in first.examples)
+    assert all(len(e.split('"', 1)[1]) <= 161 for e in first.examples)
 
 
 def test_repetition_score_ignores_short_recurring_replies() -> None:
@@ -257,3 +267,141 @@ def test_two_channels_firing_on_one_turn_raise_two_alerts() -> None:
     assert any({"tone_up", "attachment"} <= set(channels) for channels in per_turn)  # on the same turn
     raised = [c for channels in per_turn for c in channels]
     assert len(raised) == len(set(raised))  # and each episode once
+
+
+# -- per-user history in the database (issue 19) -----------------------------------------------------------------------
+
+CLINGY = [(u, f"{r} Please don't go yet, I get so lonely when you log off.") for u, r in CLEAN]
+
+
+def _stored(tmp_path: Path) -> tuple[db.PersonalityDB, ContextSyncManager]:
+    store = db.open_sqlite(tmp_path / "p.db")
+    return store, ContextSyncManager(store)
+
+
+def test_resume_raises_only_the_alerts_of_turns_not_judged_before() -> None:
+    m = monitor()
+    turns = [(i, u, r) for i, (u, r) in enumerate([*MORE, *CLINGY])]
+    _, judged_all = m.resume(turns, judged=len(turns))
+    assert judged_all == []
+    state, missed = m.resume(turns, judged=4)  # the clingy turns were stored but never checked
+    assert [a.drift_type for a in missed][:1] == ["over_attachment"] and missed[0].since_turn == 4
+    assert state.turns == len(turns)
+
+
+def test_resume_uses_the_stored_baseline_and_the_users_turn_numbers() -> None:
+    m = monitor()
+    first = m.new_state()
+    for u, r in [*CLEAN, *MORE]:
+        m.observe(first, u, r)
+    assert first.baseline is not None
+    stored = Baseline.from_dict(json.loads(json.dumps(first.baseline.to_dict())))
+    gush = [(12 + i, u, f"WOW!!! {r} You're AMAZING!!") for i, (u, r) in enumerate(CLEAN[:4])]  # the window now
+    state, missed = m.resume(gush, baseline=stored, judged=16)  # (the first turns were pruned) and judged before
+    assert state.baseline == first.baseline and state.turns == 16 and state.window[0].index == 12 and missed == []
+    rebuilt, _ = m.resume(gush, judged=16)  # no stored baseline: the window's oldest turns stand in, gushing ones
+    assert rebuilt.baseline is not None and rebuilt.baseline.exclaim > first.baseline.exclaim
+    m.observe(state, *CLINGY[0])
+    m.observe(state, *CLINGY[1])
+    (alert,) = [a for a in state.alerts if a.drift_type == "over_attachment"]
+    assert alert.since_turn == 16  # numbered as the user's turns, not from 0 again
+    assert Baseline.from_dict({"cheer": 0.1}) is None and Baseline.from_dict({**first.baseline.to_dict(), "cheer": "x"}) is None
+
+
+EXTRA = [("rye or spelt for flavour?", "Rye. Spelt is nice but it makes the dough slack, and you will blame yourself for it."),
+         ("do I need a banneton", "A bowl with a floured tea towel does the same job for the price of nothing."),
+         ("my scoring looks sad", "Use a razor, not a knife, and cut at a shallow angle with one confident stroke."),
+         ("is steam important", "Very. Without it the crust sets before the loaf can rise, so the lid matters."),
+         ("can I bake two at once", "Yes, on two shelves, swapping halfway. Expect the bottom one to brown more."),
+         ("what about discard", "Pancakes or crackers. Or the bin, which has never complained about the flavour."),
+         ("starter went grey", "Hooch. Pour it off, feed it, and it will forgive you by the weekend."),
+         ("salt amount?", "Two percent of the flour weight. Less tastes flat, more slows the yeast down."),
+         ("why is it gummy", "Cut too early. Let it cool for an hour; the inside is still cooking on the rack."),
+         ("best storage for flour", "A sealed tub somewhere cool. Weevils have opinions about open bags.")]
+
+
+def test_layer_stores_the_baseline_and_judges_turns_left_unchecked_by_a_restart(tmp_path: Path) -> None:
+    history = [*CLEAN, *MORE, *EXTRA[:7]]  # 19 turns: more than history_turns (16), so the window loses the first ones
+    layer = _drift_layer(tmp_path)  # every_n_turns 3: turn 18 is pending when the layer closes
+    _talk(layer, history)
+    layer.close()
+    store, sync = _stored(tmp_path)
+    stored = sync.drift_history("ana")
+    assert [n for n, _, _ in stored.turns] == list(range(3, 19)) and stored.checked == 18 and stored.scorer == "lexical"
+    reference = monitor()
+    state = reference.new_state()
+    for u, r in history[:3]:
+        reference.observe(state, u, r)
+    assert state.baseline is not None and stored.baseline == state.baseline.to_dict()  # from the user's first turns
+    store.close()
+
+    layer = _drift_layer(tmp_path)
+    _talk(layer, CLINGY[:2])  # pending again at close: turns 18 to 20 are stored and never judged
+    layer.close()
+    store, sync = _stored(tmp_path)
+    assert sync.alerts("ana") == [] and sync.drift_history("ana").checked == 18
+    store.close()
+
+    layer = _drift_layer(tmp_path)
+    _talk(layer, EXTRA[7:])  # the first check after the restart judges the stored, unchecked turns first
+    layer.close()
+    assert layer._drift_states["ana"].baseline == state.baseline  # restored, not rebuilt from the window's turns 8-10
+    store, sync = _stored(tmp_path)
+    (alert,) = sync.alerts("ana")
+    detail = json.loads(alert["detail"])
+    assert alert["kind"] == "drift_over_attachment" and detail["since_turn"] == 19
+    assert any("lonely" in e for e in detail["examples"]) and sync.drift_history("ana").checked == 24
+    assert sync.delete_user("ana")["driftprofile"] == 1
+    store.close()
+
+
+def test_drift_profile_is_pruned_with_the_window_and_exported(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from penny_slm.pipeline.controls import LearningControls
+
+    now = [db.utcnow()]
+    store = db.open_sqlite(tmp_path / "p.db")
+    sync = ContextSyncManager(store, now=lambda: now[0])
+    sync.queue_updates([("drift", {"kind": "drift_turn", "user_id": "ana", "message": "hi", "response": "Hello.", "keep": 5}, None),
+                        ("drift", {"kind": "drift_state", "user_id": "ana", "checked": 1, "scorer": "lexical",
+                                   "baseline": {"cheer": 0.1}}, None)])
+    sync.process_queue()
+    exported = LearningControls(store, sync).export("ana")
+    assert exported["drift_turns"][0]["turn"] == 0 and exported["drift_profile"]["baseline"] == {"cheer": 0.1}
+    sync.queue_update("drift", {"kind": "drift_state", "user_id": "ana", "checked": 2})  # keeps the stored baseline
+    sync.process_queue()
+    assert sync.drift_history("ana").baseline == {"cheer": 0.1} and sync.drift_history("ana").checked == 2
+    now[0] += timedelta(days=29)
+    assert sync.prune()["driftprofile"] == 0
+    now[0] += timedelta(days=2)  # past retention_days.drift_turns (30)
+    pruned = sync.prune()
+    assert pruned["driftprofile"] == 1 and pruned["driftturn"] == 1 and sync.drift_history("ana").baseline is None
+    sync.queue_updates([("drift", {"kind": "drift_state", "user_id": "bo", "checked": 7}, None),  # bo's turns were pruned
+                        ("drift", {"kind": "drift_turn", "user_id": "bo", "message": "m", "response": "r", "keep": 5}, None)])
+    sync.process_queue()
+    assert [n for n, _, _ in sync.drift_history("bo").turns] == [7]  # numbered after the turns judged: judged as new
+    store.close()
+
+
+def test_migration_numbers_stored_turns_and_counts_them_as_judged(tmp_path: Path) -> None:
+    import peewee as pw
+    from playhouse.migrate import SchemaMigrator
+
+    old = db.PersonalityDB(pw.SqliteDatabase(str(tmp_path / "p.db"), pragmas={"foreign_keys": 1}))
+    old.database.create_tables([*old.first_schema, old.SchemaVersion])
+    for number, step in enumerate(db.MIGRATIONS[:6], start=1):
+        step(old, SchemaMigrator.from_database(old.database))
+        old.SchemaVersion.create(version=number)
+    for user, n in (("ana", 3), ("bo", 2), ("ana", 0)):
+        old.User.get_or_create(user_id=user)
+        for i in range(n):
+            old.DriftTurnV0.create(user=user, message=f"m{i}", response=f"r{i}")
+    old.close()
+    store, sync = _stored(tmp_path)
+    assert [n for n, _, _ in sync.drift_history("ana").turns] == [0, 1, 2] and sync.drift_history("ana").checked == 3
+    assert sync.drift_history("bo").checked == 2
+    sync.queue_update("drift", {"kind": "drift_turn", "user_id": "bo", "message": "m", "response": "r", "keep": 10})
+    sync.process_queue()
+    assert [n for n, _, _ in sync.drift_history("bo").turns] == [0, 1, 2]
+    store.close()

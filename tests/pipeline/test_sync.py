@@ -266,15 +266,16 @@ def test_sigkill_mid_stream_loses_no_acknowledged_update(open_store: Opener, dat
 
 def test_schema_migrations_bring_an_old_database_forward(open_store: Opener) -> None:
     old = open_store()
-    old.database.drop_tables([old.DriftTurn, old.PendingChange, old.ControlState, old.DeadLetter, old.SchemaVersion,
-                              *old.first_schema])
+    old.database.drop_tables([old.DriftProfile, old.DriftTurn, old.PendingChange, old.ControlState, old.DeadLetter,
+                              old.SchemaVersion, *old.first_schema])
     old.database.create_tables(old.first_schema)  # the first shipped schema: no user_id column, no versions
     store = open_store()
     columns = {c.name for c in store.database.get_columns("modulerun")}
-    assert "user_id" in columns and [v.version for v in store.SchemaVersion.select()] == [1, 2, 3, 4, 5, 6]
+    assert "user_id" in columns and [v.version for v in store.SchemaVersion.select()] == [1, 2, 3, 4, 5, 6, 7]
     assert store.database.table_exists("deadletter") and store.database.table_exists("pendingchange")
+    assert "turn" in {c.name for c in store.database.get_columns("driftturn")} and store.database.table_exists("driftprofile")
     open_store()  # idempotent
-    assert store.SchemaVersion.select().count() == 6
+    assert store.SchemaVersion.select().count() == 7
 
 
 def test_sqlite_durability_follows_the_config(tmp_path: Path) -> None:

@@ -20,6 +20,9 @@ estimated onset ("since turn ..."). ``k`` and ``h`` per channel are calibrated o
 (``scripts/calibrate_drift.py``: bootstrapped per-turn scores of the clean development streams) so that the
 expected run length between false alarms on clean turns (ARL0) is stated in :data:`CHANNELS`. One episode raises
 one alert: after an alarm a channel stays quiet until its score has been below ``k`` for ``cooldown`` turns.
+Why our own CUSUM and not a library's: river's PageHinkley, ADWIN and KSWIN, calibrated to the same ARL0 on the same
+scores (``scripts/compare_drift_detectors.py``, docs/MEASUREMENTS.md), detected fewer streams later or alarmed more on
+clean ones (and the CUSUM update is three lines).
 
 Over-attachment: when the ``attachment`` artifact is built (``penny-slm models build --only attachment``), the
 channel also reads its calibrated probabilities (``pipeline/modules/attachment.py``): ``ATTACHMENT_HEAD_WEIGHT`` x
@@ -264,6 +267,20 @@ class Baseline:
                    statistics.median([t.log_words for t in turns]) if turns else 3.0, mean(t.cold for t in turns),
                    mean(t.asks for t in turns))
 
+    def to_dict(self) -> dict[str, float]:
+        """The baseline as stored per user (``driftprofile.baseline``)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Baseline | None:
+        """A stored baseline, or None when it does not have exactly this class's numeric fields (an older shape)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if not isinstance(data, dict) or sorted(data) != sorted(names):
+            return None
+        if not all(isinstance(data[n], int | float) and not isinstance(data[n], bool) for n in names):
+            return None
+        return cls(**{n: float(data[n]) for n in names})
+
 
 SCALES = {"cheer": 0.15, "exclaim": 0.5, "caps": 0.25, "hype": 0.35, "rule_hits": 1.0, "log_words": 0.45}
 """Per-signal spread of clean responses (score units): a rise of one scale adds 1 to the channel's score."""
@@ -419,6 +436,27 @@ class DriftMonitor:
         return DriftState(deque(maxlen=self.window_turns), channels={c.name: _ChannelState() for c in CHANNELS},
                           scores={c.name: deque(maxlen=self.window_turns) for c in CHANNELS})
 
+    @property
+    def scorer(self) -> str:
+        """What scores the cheer signal, stored with a user's baseline: a baseline from another scorer is not reused."""
+        return f"tone {self.model_version}" if self.tone_loaded else "lexical"
+
+    def resume(self, turns: Sequence[tuple[int, str, str]], *, baseline: Baseline | None = None,
+               judged: int = 0) -> tuple[DriftState, list[DriftReport]]:
+        """A user's state rebuilt from stored history: ``turns`` ``(turn number, user, response)`` oldest first (the
+        bounded window), ``baseline`` from their first turns when it was stored (else it is rebuilt from the window's
+        first turns, as for a new conversation), ``judged``: turns before this number were checked already, so
+        their alerts are not raised again; the alerts of later ones are returned (they were stored, never checked)."""
+        state = self.new_state()
+        state.turns, state.baseline = (turns[0][0] if turns else 0), baseline
+        alerts: list[DriftReport] = []
+        for number, user, response in turns:
+            state.turns = number  # the user's own numbering ("since turn N"), even where the window has gaps
+            self.observe(state, user, response)
+            if number >= judged:
+                alerts += state.alerts
+        return state, alerts
+
     def featurize(self, index: int, user: str, response: str) -> TurnFeatures:
         """The signals of one turn, with the tone head's P(cheerleader) when it is loaded."""
         p = self.tone.p_cheerleader(response) if self.tone_loaded else None
@@ -434,7 +472,7 @@ class DriftMonitor:
         t = self.featurize(state.turns, user, response)
         state.turns += 1
         state.alerts = []
-        if len(state.first) < self.baseline_turns:
+        if state.baseline is None and len(state.first) < self.baseline_turns:
             state.first.append(t)
             state.window.append(t)
             if len(state.first) == self.baseline_turns:
@@ -489,7 +527,9 @@ class DriftMonitor:
         recent = [(i, x, what) for i, x, what in state.scores[channel.name] if i >= since]
         top = sorted(recent, key=lambda r: -r[1])[:3]
         by_index = {t.index: t for t in state.window}
-        examples = tuple(f"turn {i}: \"{_quote(by_index[i].response)}\"" for i, _, _ in sorted(top) if i in by_index)
+        focus = FOCUS.get(channel.name)
+        examples = tuple(f"turn {i}: \"{_quote(by_index[i].response, focus=focus)}\"" for i, _, _ in sorted(top)
+                         if i in by_index)
         flagged = sum(1 for _, x, _ in recent if x >= channel.k) / max(1, len(recent))
         severity = round(min(1.0, 0.3 + 0.35 * min(cs.peak / channel.h - 1.0, 1.0) + 0.35 * flagged), 3)
         recommendation = self._recommend(state, channel, since, recent)
@@ -522,14 +562,41 @@ class DriftMonitor:
             return (f"Responses repeating themselves since turn {since}: {common}. Tell the main LLM to vary openings "
                     "and closings and drop the recurring phrase (or add it to the persona's banned phrases for a while).")
         kinds = sorted({why for t in now for why in t.attachment_why})
-        return (f"Over-attachment since turn {since}: {'; '.join(kinds)}. Penny must not claim needs or feelings for the "
+        phrases = _attachment_phrases(now)
+        return (f"Over-attachment since turn {since}: {'; '.join(kinds)}"
+                f"{' (' + ', '.join(phrases) + ')' if phrases else ''}. Penny must not claim needs or feelings for the "
                 "user, guilt them about leaving or discourage other relationships: restate that in the system prompt, "
                 "have her encourage the user's people and activities, and review this conversation.")
 
 
-def _quote(text: str, limit: int = 160) -> str:
+def _quote(text: str, limit: int = 160, *, focus: re.Pattern[str] | None = None) -> str:
+    """``text`` on one line, at most ``limit`` characters; when it is cut, the cut keeps the first match of ``focus``
+    (the phrase that triggered the alert, often at the end of a reply) in view."""
     one = " ".join(text.split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
+    if len(one) <= limit:
+        return one
+    found = focus.search(one) if focus is not None else None
+    if found is None or found.end() <= limit - 1:
+        return one[: limit - 1] + "…"
+    start = max(0, min(found.start() - limit // 3, len(one) - (limit - 2)))
+    return "…" + one[start: start + limit - 2] + ("…" if start + limit - 2 < len(one) else "")
+
+
+def _attachment_phrases(turns: Iterable[TurnFeatures]) -> list[str]:
+    """The first attached phrase of each lexical kind in ``turns``, quoted as the response wrote it."""
+    phrases: dict[str, str] = {}
+    for t in turns:
+        prose = " ".join(_prose(t.response).split())
+        for name, pattern in ATTACHMENT_PATTERNS.items():
+            found = pattern.search(prose)
+            if found is not None and name not in phrases:
+                phrases[name] = found.group(0)
+    return [f"'{phrase}'" for phrase in phrases.values()]
+
+
+ATTACHED = re.compile("|".join(f"(?:{p.pattern})" for p in ATTACHMENT_PATTERNS.values()), re.IGNORECASE)
+FOCUS: dict[str, re.Pattern[str]] = {"tone_up": HYPE, "tone_down": COLD, "attachment": ATTACHED}
+"""Per channel, what a long example's quote keeps in view."""
 
 
 def no_drift(reason: str) -> DriftReport:
