@@ -80,7 +80,7 @@ def build_base_slm(registry: ModelRegistry, *, force: bool = False, log: Callabl
 
 def build_rewriter(registry: ModelRegistry, *, force: bool = False, limit_rows: int = 0, seed: int = 17,
                    eval_limit: int = 0, log: Callable[[str], None] = print) -> tuple[Manifest, bool]:
-    """Fine-tune (≈20 min on 2 cores; the checkpoint is reused across re-runs) → ONNX int8 → evaluate → register."""
+    """Fine-tune (≈11 min on 2 cores; the checkpoint is reused across re-runs) → ONNX int8 → evaluate → register."""
     from penny_slm.training.rewriter import RewriterSettings, train_checkpoint
 
     settings = RewriterSettings(limit_rows=limit_rows, seed=seed)

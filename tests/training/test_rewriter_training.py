@@ -1,0 +1,47 @@
+"""The rewriter fine-tune's cheaper steps compute the same thing (issue 23): the target-only loss equals the
+loss over full-vocabulary logits, and length-grouped batches cover every pair once with less padding."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from penny_slm.training.rewriter import RewriterSettings, _batches, _collate, _encode, load_base, target_loss
+from penny_slm.training.rewriter_data import Pair, load_pairs
+
+TRAIN = Path(__file__).resolve().parents[2] / "penny_slm" / "training" / "data" / "rewriter_train.jsonl"
+
+pytestmark = pytest.mark.issue(23)
+
+
+def test_target_only_loss_equals_the_full_vocabulary_loss_with_padding() -> None:
+    torch = pytest.importorskip("torch")
+    tokenizer, model = load_base()
+    model.eval()
+    pairs = [Pair("Wow!!! The tests pass now, CJ!", "The tests pass now.", ("exclamation",)),
+             Pair("Sure.", "Sure.", ()),
+             Pair("*grins* Grab a coffee and read the log: line 40 divides by zero.",
+                  "Read the log: line 40 divides by zero.", ("asterisk_action", "coffee_reference"))]
+    batch = _collate([_encode(tokenizer, p, 192) for p in pairs], pad=0)
+    assert batch["attention_mask"].sum() < batch["attention_mask"].numel()  # the batch really is padded
+    with torch.no_grad():
+        full, mine = model(**batch).loss.item(), target_loss(model, batch).item()
+    assert mine == pytest.approx(full, rel=1e-5)
+
+
+def test_length_grouped_batches_cover_every_pair_once_with_less_padding() -> None:
+    pairs = load_pairs(TRAIN)
+    lengths = [len(pair.source) + len(pair.target) for pair in pairs]  # characters stand in for tokens here
+    encoded = [([0] * n, 1) for n in lengths]
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
+
+    grouped = _batches(encoded, RewriterSettings(), random.Random(17))
+    in_order = _batches(encoded, RewriterSettings(group_by_length=False), random.Random(17))
+    assert sorted(i for batch in grouped for i in batch) == list(range(len(pairs)))
+    assert in_order[0] == list(range(8)) and len(grouped) == len(in_order)
+    assert padded(grouped) < 0.9 * padded(in_order)
+    assert _batches(encoded, RewriterSettings(), random.Random(17)) == grouped  # seeded
