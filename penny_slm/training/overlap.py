@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from penny_slm.training import importers
 from penny_slm.jsonl import jsonl_objects
-from penny_slm.training.datasets import data_dir
+from penny_slm.training.datasets import data_dir, drop_overlapping
 from penny_slm.training.sources import TASKS, Manifest
 
 SHINGLE = 5
@@ -250,10 +250,17 @@ def _near(query_norms: list[str], pending: list[int], train_norms: list[str], th
     return best
 
 
+OWN_TEST_FILES: dict[str, str] = {"research": "research_test.jsonl", "guard": "tone_test.jsonl",
+                                   "attachment": "attachment_test.jsonl"}
+"""Each task's packaged test split: a build drops the imported training rows that overlap it (``splits.py``)."""
+
+
 def training_texts(manifest: Manifest | None = None) -> Iterator[TrainingText]:
     """Every text an artifact trains, tunes or calibrates on: the packaged hand-written and templated files
     (research and tone train/dev/pool, the attachment pool, the rewriter's sources and targets) and the ``train`` rows of every
-    cached public source, for every task (``importers.rows(task, ("train",))``)."""
+    cached public source, for every task (``importers.rows(task, ("train",))``), less the imported rows a build drops
+    because they equal or nearly equal one of the task's test rows (its held-out sources and its packaged test split,
+    as ``splits.py`` does): those train nothing, so checking a held-out file reports no overlap with them."""
     data = data_dir()
     for artifact, names in (("research", ("research_train.jsonl", "research_dev.jsonl", "research_pool.jsonl")),
                             ("tone", ("tone_train.jsonl", "tone_dev.jsonl", "tone_pool.jsonl")),
@@ -264,6 +271,10 @@ def training_texts(manifest: Manifest | None = None) -> Iterator[TrainingText]:
     for _n, obj in jsonl_objects(data / "rewriter_train.jsonl"):
         yield "rewriter", "rewriter_train.jsonl (source)", str(obj["source"])
         yield "rewriter", "rewriter_train.jsonl (target)", str(obj["target"])
+    held_out = importers.rows_by_task(TASKS, ("test",), manifest)
     for task, (imported, _provenance) in importers.rows_by_task(TASKS, ("train",), manifest).items():
-        for row in imported:
+        test_texts = [str(r["text"]) for r in held_out[task][0]]
+        if task in OWN_TEST_FILES:
+            test_texts += [str(obj["text"]) for _n, obj in jsonl_objects(data / OWN_TEST_FILES[task])]
+        for row in drop_overlapping(imported, test_texts):
             yield task, f"source {row['source']}", str(row["text"])

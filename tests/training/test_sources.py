@@ -347,6 +347,21 @@ def test_data_check_finds_exact_and_near_overlap_and_passes_a_clean_file(tmp_pat
     assert "bad.jsonl:1: 'text' must be a string" in capsys.readouterr().err
 
 
+def test_data_check_skips_training_rows_the_build_drops_for_overlapping_a_held_out_source(
+        tmp_path: Path, upstream: tuple[Path, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """beta holds alpha's rows as research *test*: the build drops them from training (``splits.py``), so checking
+    them against training reports nothing (it reported every one of them before: 653 exact hits for XED against
+    GoEmotions rows that no build trained on)."""
+    root, commit = upstream
+    path = _manifest(tmp_path, commit, beta={"files": {"data/a.jsonl": _pin("data/a.jsonl")}, "uses": {"research": "test"}})
+    fetch(load_manifest(path).select(["alpha", "beta"]), _mirrors(root, tmp_path / "mirrors", "bare"))
+    checked = tmp_path / "held_out.jsonl"
+    checked.write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in RESEARCH_ROWS))
+    assert main(["data", "check", "--manifest", str(path), "--against", str(checked), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["exact"]["count"] == report["near"]["count"] == 0 and report["checked"] == 3
+
+
 def test_near_duplicates_are_found_at_the_stated_similarity() -> None:
     """Every pair at Jaccard >= 0.85 is found (LSH recall 0.99999 there), none below 0.8 is reported, and each
     reported similarity is the exact Jaccard of the character 5-gram sets."""
