@@ -10,13 +10,7 @@ import pytest
 from penny_slm.training.importers import IMPORTERS, cheer, populate
 from penny_slm.training.importers.guard import key
 from penny_slm.training.sources import load_manifest
-
-
-def write(tmp: Path, rel: str, text: str) -> Path:
-    path = tmp / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.fixture_files import write
 
 
 def test_assistant_axis_keeps_assistant_turns_once(tmp_path: Path) -> None:

@@ -10,13 +10,7 @@ from penny_slm.training.datasets import data_dir
 from penny_slm.training.importers import IMPORTERS, populate
 from penny_slm.training.importers.context import EKMAN, detokenise, goemotions, goemotions_test_overlap, xed
 from penny_slm.training.sources import load_manifest
-
-
-def write(tmp: Path, rel: str, text: str) -> Path:
-    path = tmp / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.fixture_files import write
 
 
 def test_goemotions_keeps_single_ekman_labels_and_drops_test_texts(tmp_path: Path) -> None:

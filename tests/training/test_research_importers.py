@@ -9,13 +9,7 @@ from typing import Any
 
 from penny_slm.results import RESEARCH_CATEGORIES
 from penny_slm.training.importers.research import _chatterbot_label, banking77, medquad, sgd
-
-
-def write(tmp: Path, rel: str, text: str) -> Path:
-    path = tmp / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.fixture_files import write
 
 
 def _turn(utterance: str, service: str, intent: str, actions: list[dict[str, Any]]) -> dict[str, Any]:
