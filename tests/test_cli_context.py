@@ -71,4 +71,4 @@ def test_the_bench_has_a_context_row() -> None:
 
     row = _worker("context", 1, 30, None)
     assert row["n"] == 30 and 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p99"]
-    assert row["model_version"] == "context-rules-1"
+    assert row["model_version"] == "context-rules-2"

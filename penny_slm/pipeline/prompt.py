@@ -88,12 +88,32 @@ dimension, only at confidence 0.5 and above and only outside the neutral band; t
 STYLE_LOW, STYLE_HIGH = 0.4, 0.6
 
 
+STATED_LINES: dict[tuple[str, str], str] = {
+    ("reply_length", "short"): "They asked for short replies: answer in a few sentences, the point first.",
+    ("reply_length", "detailed"): "They asked for detailed replies: explain fully, with the steps and the reasons.",
+    ("jargon", "avoid"): "They asked for no jargon: use plain words and explain any term you must use.",
+}
+"""Preferences the user stated outright (``rules/preferences.py``) → one fixed line each; the value is never
+quoted. A stated ``jargon: avoid`` overrides a learned high technical depth (the user's words win over an estimate)."""
+STATED_OVERRIDES = {"jargon": "technical_depth"}
+STATED_KEYS = frozenset(key for key, _value in STATED_LINES)
+
+
+def stated_lines(profile: ProfileContext) -> list[str]:
+    """The fixed lines for the preferences the user stated (confidence 0.5 and above)."""
+    return [line for (key, value), line in STATED_LINES.items()
+            if profile.dimensions.get(key) == value and profile.confidence.get(key, 0.0) >= 0.5]
+
+
 def style_lines(profile: ProfileContext) -> list[str]:
-    """The fixed style lines the profile's confident, non-neutral dimensions call for."""
+    """The fixed style lines the profile's confident, non-neutral dimensions call for (none for a dimension a stated
+    preference overrides)."""
+    overridden = {dim for key, dim in STATED_OVERRIDES.items()
+                  if profile.dimensions.get(key) is not None and profile.confidence.get(key, 0.0) >= 0.5}
     lines = []
     for key, (low, high) in STYLE_LINES.items():
         value = profile.dimensions.get(key)
-        if profile.confidence.get(key, 0.0) < 0.5 or not isinstance(value, int | float) or isinstance(value, bool):
+        if key in overridden or profile.confidence.get(key, 0.0) < 0.5 or not isinstance(value, int | float) or isinstance(value, bool):
             continue
         if value <= STYLE_LOW:
             lines.append(low)
@@ -124,7 +144,7 @@ def mood_line(mood: ToneShift | None) -> str | None:
 def build_system_prompt(persona: Persona, profile: ProfileContext | None, research_notes: str = "", *,
                         mood: ToneShift | None = None) -> str:
     """Only learned values with some confidence are injected; nothing about the user is invented. The style
-    dimensions (:data:`STYLE_LINES`) and this message's mood (``mood``: the context step's ``tone_shift``,
+    dimensions (:data:`STYLE_LINES`), the preferences the user stated (:data:`STATED_LINES`) and this message's mood (``mood``: the context step's ``tone_shift``,
     :data:`MOOD_LINES`) become fixed instructions, not numbers or labels. Approved
     ``persona.*`` changes are stored and versioned but not shown here: the persona file is what the prompt and
     the guard enforce.
@@ -133,11 +153,11 @@ def build_system_prompt(persona: Persona, profile: ProfileContext | None, resear
     if profile is not None:
         known = {k: v for k, v in profile.dimensions.items()
                  if profile.confidence.get(k, 0.0) >= 0.5 and not k.startswith(PERSONA_PREFIX) and k not in STYLE_LINES
-                 and k not in MOOD_KEYS}
+                 and k not in MOOD_KEYS and k not in STATED_KEYS}
         if known:
             lines.append("What you have learned about this user: "
                          + "; ".join(f"{sanitize(k, 40)} = {sanitize(str(v), 60)}" for k, v in sorted(known.items())) + ".")
-        lines += style_lines(profile)
+        lines += style_lines(profile) + stated_lines(profile)
         adopted = set(profile.adopted)
         understood = sorted((t, g) for t, g in profile.slang.items() if t not in adopted)[:MAX_SLANG_TERMS]
         if understood:

@@ -83,3 +83,19 @@ def test_the_profile_read_at_turn_start_is_the_prior() -> None:
     update = tracker_at(9).run(TurnContext("u", base.message, "m2", profile))
     f = next(u for u in update.updates if isinstance(u, PreferenceUpdate) and u.key == "formality_level")
     assert f.old == 0.9 and 0.8 < f.new < 0.9 and f.confidence > 0.8  # 16 messages' evidence: a small step
+
+
+@pytest.mark.issue(18)
+def test_a_stated_preference_is_learned_at_once_and_a_later_one_replaces_it() -> None:
+    base = TurnContext.of("From now on keep your answers short, and no jargon please.")
+    update = tracker_at(10).run(TurnContext("u", base.message, "m7"))
+    prefs = {u.key: u for u in update.updates if isinstance(u, PreferenceUpdate)}
+    assert prefs["reply_length"].new == "short" and prefs["reply_length"].old is None
+    assert prefs["reply_length"].confidence == 0.9 and prefs["reply_length"].source_turn == "m7"
+    assert prefs["reply_length"].evidence == "keep your answers short" and prefs["jargon"].new == "avoid"
+    profile = ProfileContext("u", {"reply_length": "short"}, {"reply_length": 0.9}, {}, 1, 0)
+    later = tracker_at(11).run(TurnContext("u", TurnContext.of("I'd like more detailed answers").message, "m8", profile))
+    length = next(u for u in later.updates if isinstance(u, PreferenceUpdate) and u.key == "reply_length")
+    assert (length.old, length.new) == ("short", "detailed")
+    plain = tracker_at(11).run(TurnContext("u", TurnContext.of("how do I keep my speech short?").message, "m9", profile))
+    assert not any(isinstance(u, PreferenceUpdate) and u.key in ("reply_length", "jargon") for u in plain.updates)

@@ -107,3 +107,16 @@ def test_through_the_layer_the_learned_profile_reaches_the_next_prompt(tmp_path:
     log = layer.store.UpdateLog
     row = log.get((log.key == "formality_level") & (log.message_id == first.context.result.updates[1].source_turn))
     assert row.model_version == TRACKER_VERSION and row.action == "applied"
+
+
+def test_a_stated_preference_reaches_the_next_prompt_through_the_queue_and_controls(tmp_path: Path) -> None:
+    """Issue 18: "keep your answers short" is in the very next system prompt (a stated preference is not rate-limited
+    like an estimate), and a later statement replaces it."""
+    seen, _sync = converse(tmp_path, "brief", ["hey, from now on keep your answers short please",
+                                               "what's a monad", "actually I'd like more detailed answers"])
+    persona = load_persona()
+    assert seen[0].dimensions["reply_length"] == "short" and seen[0].confidence["reply_length"] >= 0.5
+    assert "They asked for short replies" in build_system_prompt(persona, seen[1])
+    assert seen[2].dimensions["reply_length"] == "detailed"
+    last = build_system_prompt(persona, seen[2])
+    assert "They asked for detailed replies" in last and "short replies" not in last

@@ -48,3 +48,15 @@ def test_untrusted_text_is_capped() -> None:
 def test_a_new_user_gets_no_invented_profile() -> None:
     prompt = build_system_prompt(load_persona(), ProfileContext("new", {}, {}, {}, 0, 0))
     assert "learned" not in prompt and "Slang" not in prompt
+
+
+@pytest.mark.issue(18)
+def test_stated_preferences_become_fixed_lines_and_outrank_a_learned_depth() -> None:
+    profile = ProfileContext("cj", {"reply_length": "short", "jargon": "avoid", "technical_depth": 0.9},
+                             {"reply_length": 0.9, "jargon": 0.9, "technical_depth": 0.8}, {}, 5, 0)
+    prompt = build_system_prompt(load_persona(), profile)
+    assert "They asked for short replies" in prompt and "They asked for no jargon" in prompt
+    assert "technically fluent" not in prompt and "reply_length" not in prompt and "= avoid" not in prompt
+    unsure = ProfileContext("cj", {"reply_length": "short", "technical_depth": 0.9}, {"reply_length": 0.3, "technical_depth": 0.8}, {}, 5, 0)
+    prompt = build_system_prompt(load_persona(), unsure)
+    assert "short replies" not in prompt and "technically fluent" in prompt

@@ -28,6 +28,10 @@ sync manager and the learning controls (rate limits, approvals) like any other.
 
 Slang: every detected term is a ``slang:<term>`` update with its gloss; the sync manager counts the uses and
 keeps the first sighting and an example (``learning.max_new_slang_per_day`` bounds new terms).
+
+Stated preferences (``rules/preferences.py``): a request addressed to Penny about its replies ("keep your answers
+short", "no jargon please") is a ``reply_length`` or ``jargon`` update at once, at confidence
+``STATED_CONFIDENCE``: the user said it, so it is not averaged over messages; a later statement replaces it.
 """
 
 from __future__ import annotations
@@ -43,11 +47,12 @@ from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.base import EncoderHeadModule, TurnContext
 from penny_slm.results import MOODS, ContextUpdate, Mood, PreferenceUpdate, ToneShift
 from penny_slm.rules import register
+from penny_slm.rules.preferences import stated_preferences
 from penny_slm.rules.slang import SLANG_PREFIX, detect_slang
 
-TRACKER_VERSION = "context-rules-1"
+TRACKER_VERSION = "context-rules-2"
 """The ``model_version`` of what the rules learn (formality, depth, slang); with the mood head loaded the step's
-version is ``context-rules-1+mood-vN`` and the mood updates carry ``mood-vN``."""
+version is ``context-rules-2+mood-vN`` and the mood updates carry ``mood-vN``."""
 CONTEXT_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); the mood head is not built yet"
 MOOD_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); mood by the {version} head"
 MOOD_ARTIFACT = "mood"
@@ -64,6 +69,8 @@ CONFIDENCE_HALF = 4.0
 MAX_CONFIDENCE = 0.95
 DIMENSIONS = ("formality_level", "technical_depth")
 EVIDENCE_CHARS = 80
+STATED_CONFIDENCE = 0.9
+"""A preference the user states outright: above the prompt builder's 0.5 bar from the first statement."""
 
 BUCKETS: tuple[tuple[int, int, str], ...] = ((0, 5, "night"), (5, 12, "morning"), (12, 18, "afternoon"),
                                              (18, 23, "evening"), (23, 24, "night"))
@@ -222,6 +229,9 @@ class ContextTracker:
             example = text[max(0, span.start - 30): span.end + 30]
             updates.append(PreferenceUpdate(SLANG_PREFIX + span.term, known_slang.get(span.term), span.gloss, example,
                                             turn.message_id, span.confidence, TRACKER_VERSION))
+        for stated in stated_preferences(text):
+            updates.append(PreferenceUpdate(stated.key, dims.get(stated.key), stated.value, text[stated.start: stated.end],
+                                            turn.message_id, STATED_CONFIDENCE, TRACKER_VERSION))
         shift = None
         if self.mood_version is not None:
             shift = self._mood(text, dims, confs, evidence, turn.message_id, updates)
