@@ -92,9 +92,11 @@ STATED_LINES: dict[tuple[str, str], str] = {
     ("reply_length", "short"): "They asked for short replies: answer in a few sentences, the point first.",
     ("reply_length", "detailed"): "They asked for detailed replies: explain fully, with the steps and the reasons.",
     ("jargon", "avoid"): "They asked for no jargon: use plain words and explain any term you must use.",
+    ("jargon", "welcome"): "They said technical terms are fine: use the precise terms and skip the basics.",
 }
 """Preferences the user stated outright (``rules/preferences.py``) → one fixed line each; the value is never
-quoted. A stated ``jargon: avoid`` overrides a learned high technical depth (the user's words win over an estimate)."""
+quoted. A stated ``jargon`` preference replaces the learned technical depth's line (the user's words win over an
+estimate)."""
 STATED_OVERRIDES = {"jargon": "technical_depth"}
 STATED_KEYS = frozenset(key for key, _value in STATED_LINES)
 

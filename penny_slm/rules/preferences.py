@@ -1,4 +1,5 @@
-"""Preferences a user states outright about Penny's replies: "keep your answers short", "no jargon please".
+"""Preferences a user states outright about Penny's replies: "keep your answers short", "no jargon please",
+"I'm comfortable with technical terms".
 
 Why rules: a stated preference is the user's own words about how Penny should answer, so it is learned at once
 (high confidence) rather than estimated over many messages like formality; and a wrong guess here changes every
@@ -21,8 +22,8 @@ LASTING = r"(?:from\s+now\s+on|going\s+forward|in\s+(?:the\s+)?future|always|eve
 
 @dataclass(frozen=True, slots=True)
 class StatedPreference:
-    """One preference found in a message: ``key`` (``reply_length`` or ``jargon``), ``value`` and the span that
-    states it (``start``/``end`` in the message)."""
+    """One preference found in a message: ``key`` and ``value`` (``reply_length``: ``short`` or ``detailed``;
+    ``jargon``: ``avoid`` or ``welcome``) and the span that states it (``start``/``end`` in the message)."""
 
     key: str
     value: str
@@ -49,6 +50,12 @@ PATTERNS: tuple[tuple[str, str, re.Pattern[str]], ...] = (
         r"|\bstop\s+using\s+(?:so\s+much\s+)?(?:jargon|technical\s+terms|buzzwords)\b"
         rf"|\b(?:without|no)\s+(?:the\s+)?jargon\b[^.?!\n]{{0,10}}\b{LASTING}\b"
         rf"|\b{LASTING}\b[^.?!\n]{{0,30}}\b(?:without|no)\s+(?:the\s+)?jargon\b", re.IGNORECASE | re.MULTILINE)),
+    ("jargon", "welcome", re.compile(
+        r"\b(?:jargon|technical\s+terms)\s+(?:is|are)\s+(?:fine|ok|okay|welcome)\b"
+        r"|\bi(?:'m|\s+am)\s+(?:quite\s+|very\s+|pretty\s+)?(?:familiar|comfortable|fine)\s+with\s+(?:tech(?:nical)?\s+)?"
+        r"(?:jargon|technical\s+terms)\b"
+        r"|\byou\s+can\s+(?:be\s+(?:more\s+)?technical|use\s+(?:the\s+)?(?:jargon|technical\s+terms))\b"
+        r"|\bdon'?t\s+(?:dumb|water)\s+(?:it|things)\s+down\b", re.IGNORECASE)),
 )
 """``(key, value, pattern)``. Each key takes the value of its last match in the message (a user who corrects
 themselves within one message means the later request)."""

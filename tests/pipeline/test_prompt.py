@@ -60,3 +60,6 @@ def test_stated_preferences_become_fixed_lines_and_outrank_a_learned_depth() -> 
     unsure = ProfileContext("cj", {"reply_length": "short", "technical_depth": 0.9}, {"reply_length": 0.3, "technical_depth": 0.8}, {}, 5, 0)
     prompt = build_system_prompt(load_persona(), unsure)
     assert "short replies" not in prompt and "technically fluent" in prompt
+    welcome = ProfileContext("cj", {"jargon": "welcome", "technical_depth": 0.1}, {"jargon": 0.9, "technical_depth": 0.8}, {}, 5, 0)
+    prompt = build_system_prompt(load_persona(), welcome)
+    assert "technical terms are fine" in prompt and "not technical" not in prompt

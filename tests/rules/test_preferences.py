@@ -24,6 +24,11 @@ from penny_slm.rules.preferences import stated_preferences
     ("going forward, no jargon", {"jargon": "avoid"}),
     ("From now on keep your answers short, and no jargon please.", {"reply_length": "short", "jargon": "avoid"}),
     ("Keep your answers short. Actually no, I want more detailed answers.", {"reply_length": "detailed"}),
+    ("I'm quite familiar with tech jargon, so please keep your answers brief", {"jargon": "welcome", "reply_length": "short"}),
+    ("technical terms are fine, I work in ML", {"jargon": "welcome"}),
+    ("you can be more technical", {"jargon": "welcome"}),
+    ("don't dumb it down", {"jargon": "welcome"}),
+    ("No jargon please. Hm, actually jargon is fine.", {"jargon": "welcome"}),
 ])
 def test_requests_addressed_to_penny_are_found(text: str, expected: dict[str, str]) -> None:
     found = stated_preferences(text)
@@ -41,6 +46,8 @@ def test_requests_addressed_to_penny_are_found(text: str, expected: dict[str, st
     "my boss says my emails are too wordy",
     "what's a good short answer to 'how are you'?",
     "I wrote shorter messages to my landlord and it worked",
+    "is jargon fine in a cover letter?",
+    "my team is comfortable with ambiguity",
     "",
 ])
 def test_requests_about_something_else_are_not(text: str) -> None:
