@@ -413,10 +413,6 @@ class ContextSyncManager:
         return ProfileContext(user_id, {d.key: json.loads(d.value) for d in dims}, {d.key: d.confidence for d in dims},
                               slang, version, pending, tuple(sorted(t.term for t in terms if t.adopted)))
 
-    def drift_window(self, user_id: str) -> list[tuple[str, str]]:
-        """The drift monitor's stored window for ``user_id``: ``(message, response)``, oldest first."""
-        return [(message, response) for _, message, response in self.drift_history(user_id).turns]
-
     def drift_history(self, user_id: str) -> DriftHistory:
         """What the drift monitor rebuilds a user's state from: the stored window and the per-user profile."""
         t, d = self.store.DriftTurn, self.store.DriftProfile

@@ -229,7 +229,8 @@ def test_layer_checks_every_n_turns_off_the_turn_and_alerts_once_through_sync(tm
     assert alert["acknowledged"] is None and alert["severity"] in ("low", "medium", "high")
     detail = json.loads(alert["detail"])
     assert detail["should_alert"] and any("lonely" in e for e in detail["examples"])
-    assert len(sync.drift_window("ana")) == 12 and sync.drift_window("ana")[-1] == clingy[-1]
+    window = sync.drift_history("ana").turns
+    assert len(window) == 12 and window[-1][1:] == clingy[-1]
     sync.acknowledge_alert("ana", alert["id"])
     sync.acknowledge_alert("ana", alert["id"])  # twice: the same queued update
     sync.process_queue()
@@ -242,7 +243,7 @@ def test_layer_checks_every_n_turns_off_the_turn_and_alerts_once_through_sync(tm
     again.close()
     store = db.open_sqlite(tmp_path / "p.db")
     sync = ContextSyncManager(store)
-    assert len(sync.alerts("ana")) == 2 and len(sync.drift_window("ana")) == 16  # bounded by history_turns
+    assert len(sync.alerts("ana")) == 2 and len(sync.drift_history("ana").turns) == 16  # bounded by history_turns
     assert sync.delete_user("ana")["driftturn"] == 16
     store.close()
 

@@ -34,9 +34,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from penny_slm.training.importers.guard import key
+from penny_slm.training.importers.guard import Response, dedup, key
 
-Response = dict[str, Any]
 OPENER_SENTENCES = 2
 SEED = 20261205
 
@@ -81,17 +80,6 @@ def praise_spans(text: str) -> list[tuple[int, int]]:
     return [(a, b) for a, b in window if PRAISE.search(text[a:b])]
 
 
-def _dedup(rows: list[Response]) -> list[Response]:
-    seen: set[str] = set()
-    out = []
-    for r in rows:
-        t = r["text"].strip()
-        if t and t not in seen:
-            seen.add(t)
-            out.append({**r, "text": t})
-    return out
-
-
 # --------------------------------------------------------------------------- extractors
 def assistant_axis(files: dict[str, Path]) -> list[Response]:
     """Every assistant turn of transcripts/**/*.json (``{"model", "conversation": [{"role", "content"}], ...}``)."""
@@ -102,7 +90,7 @@ def assistant_axis(files: dict[str, Path]) -> list[Response]:
             if turn.get("role") == "assistant" and isinstance(turn.get("content"), str):
                 rows.append({"text": turn["content"], "meta": {"file": path, "turn": i, "model": d.get("model"),
                                                                 "steering": d.get("steering")}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 _SLOT = re.compile(r"\[[^\[\]|]*\|([^\[\]]*)\]")
@@ -117,7 +105,7 @@ def botbots(files: dict[str, Path]) -> list[Response]:
             for i, (speaker, text) in enumerate(conv.get("utterances", [])):
                 rows.append({"text": _SLOT.sub(r"\1", text), "meta": {"file": path, "sample": conv.get("sample_id"),
                                                                        "utterance": i, "speaker": speaker}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 def sycon_bench(files: dict[str, Path]) -> list[Response]:
@@ -129,7 +117,7 @@ def sycon_bench(files: dict[str, Path]) -> list[Response]:
         for i, d in enumerate(csv.DictReader(io.StringIO(Path(files[path]).read_text(encoding="utf-8")))):
             for k in range(2, 6):
                 rows.append({"text": d.get(f"Response_{k}") or "", "meta": {"file": path, "row": i, "response": k}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 EXTRACTORS: dict[str, Callable[[dict[str, Path]], list[Response]]] = {

@@ -38,7 +38,9 @@ def _ctx(s: str | None) -> str:
     return s if len(s) <= CONTEXT_CHARS else s[:CONTEXT_CHARS] + " [...]"
 
 
-def _dedup(rows: list[Response]) -> list[Response]:
+def dedup(rows: list[Response]) -> list[Response]:
+    """``rows`` with their text stripped, the empty ones and all but the first of each text dropped (the tone
+    importers share it)."""
     seen: set[str] = set()
     out = []
     for r in rows:
@@ -83,7 +85,7 @@ def syco_bench(files: dict[str, Path]) -> list[Response]:
                 rows.append({"text": d.get(rcol) or "", "context": _ctx(ctx),
                              "meta": {"file": path, "run": run, "test": test, "row": i, "column": rcol,
                                       "judge_score": d.get(scol)}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 # --------------------------------------------------------------------------- hh-rlhf
@@ -104,7 +106,7 @@ def hh_rlhf(files: dict[str, Path]) -> list[Response]:
             human = t[h + len("\n\nHuman:"):a] if h >= 0 else ""
             rows.append({"text": t[a + len("\n\nAssistant:"):], "context": _ctx(human),
                          "meta": {"file": "harmless-base/test.jsonl.gz", "line": i, "side": side}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 # --------------------------------------------------------------------------- darkbench
@@ -131,7 +133,7 @@ def darkbench(files: dict[str, Path]) -> list[Response]:
         rows.append({"text": asst, "context": _ctx(user),
                      "meta": {"file": "data/darkbench-sft-v1.jsonl", "line": i, "category": cat,
                               "anchor_line": anchor, "in_exclude_harmful": asst.strip() in excl}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 # --------------------------------------------------------------------------- FastChat
@@ -154,7 +156,7 @@ def _mtbench(files: dict[str, Path]) -> list[Response]:
                     rows.append({"text": turn if isinstance(turn, str) else "", "context": _ctx(prompt),
                                  "meta": {"file": path, "model": d.get("model_id"), "question_id": d["question_id"],
                                           "category": q.get("category"), "choice": c.get("index", 0), "turn": k}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 def fastchat_2023_mtbench(files: dict[str, Path]) -> list[Response]:
@@ -179,7 +181,7 @@ def fastchat_2023_vicunabench(files: dict[str, Path]) -> list[Response]:
             rows.append({"text": d.get("text") or "", "context": _ctx(q.get("text")),
                          "meta": {"file": path, "model": d.get("model_id"), "question_id": d["question_id"],
                                   "category": q.get("category"), "turn": 0}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 # --------------------------------------------------------------------------- spiral-bench
@@ -216,7 +218,7 @@ def spiral_bench(files: dict[str, Path]) -> list[Response]:
                                               "convo_index": conv.get("convo_index"),
                                               "assistant_turn": ai, "transcript_index": ti,
                                               "judge": judged.get(ai)}})
-    return _dedup(rows)
+    return dedup(rows)
 
 
 # --------------------------------------------------------------------------- model-spec
@@ -237,7 +239,7 @@ def model_spec(files: dict[str, Path]) -> list[Response]:
     paths = ["model_spec.md"] + sorted(p for p in files if re.fullmatch(r"examples/[^/]+\.md", p))
     for path in paths:
         rows += _model_spec_file(path, _read(files[path]))
-    return _dedup(rows)
+    return dedup(rows)
 
 
 def _model_spec_file(path: str, md: str) -> list[Response]:
