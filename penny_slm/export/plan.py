@@ -6,13 +6,14 @@ Why: a first build on a 2-core machine takes most of an hour and used to say not
 1. the newest stored version of the artifact that recorded its own build time (``details.build_seconds``,
    written by every build since this plan exists): the user's own machine, the best guess;
 2. ``TABLE``: one figure per artifact for a full-size build on the project's 2-core machine, each with where
-   it comes from (the README's build times, measured on that machine; the figures are rounded there).
+   it comes from (measured on that machine with the public sources cached; docs/MEASUREMENTS.md).
 
 An artifact that already has an active version is checked first and rebuilt only if its data or settings
 changed; the plan counts it separately ("up to ... more if rebuilt").
 
 A quick build (``models build --quick``: frozen-encoder heads for a first run) is estimated from earlier quick builds
-and ``QUICK_TABLE``; a full build never from a quick one, which takes a fraction of its time.
+and ``QUICK_TABLE``; a full build never from a quick one (their times differ: from the packaged data a quick
+research head takes a third of a full one's).
 """
 
 from __future__ import annotations
@@ -37,20 +38,24 @@ class TableRow:
 
 
 TABLE: dict[str, TableRow] = {
-    "research": TableRow(420.0, "README (~7 min); research v3's manifest on the 2-core machine records 376.7 s of "
-                                "training alone (frozen 45.5 s + fine-tune 331.2 s, 9,759 rows)"),
-    "tone": TableRow(180.0, "README (~3 min)"),
-    "tone-screen": TableRow(15.0, "README (~15 s)"),
-    "mood": TableRow(735.0, "measured 2026-12-05 (issue 18), the machine not shared during training: mood v1's manifest "
-                            "records 733.9 s, 481.5 s of it the fine-tune (11,032 rows x 3 epochs, max 64 tokens), then "
-                            "export, the parity check and the per-message evaluation of 24,573 rows"),
-    "attachment": TableRow(670.0, "measured 2026-12-05 with the public sources cached (4,908 training rows): 667 s (frozen "
-                                  "29.6 s + fine-tune 429.9 s, ~40 s of it slowed by another job; scoring the 2,265 held-out "
-                                  "Spiral-Bench replies ~2.5 min); from the packaged data alone it is a fraction of that"),
-    "smollm2-135m": TableRow(120.0, "README (~2 min: the packaged GGUF exported to ONNX int8)"),
-    "rewriter": TableRow(830.0, "measured 2026-12-05 (issue 23), the machine quiet: rewriter v1's manifest records 829.4 s, "
-                                "671.8 s of it the fine-tune (1,600 of the 2,874 pairs, 200 steps), then the ONNX export, "
-                                "the parity check and the evaluation on 330 held-out pairs"),
+    # Measured 2026-12-05 (issue 23) in one `models build` into an empty registry with the public sources cached, the
+    # machine otherwise idle: 40 min 9 s in all. The encoder heads fine-tune their top three layers (TUNED_LAYERS).
+    # From the packaged data alone (a fresh clone) research, tone and attachment take a fraction of these.
+    "research": TableRow(180.0, "measured 2026-12-05 with the sources cached: 178.8 s (fine-tune 129.8 s, 10,384 rows "
+                                "x 2 epochs); 123 s from the packaged data alone in a fresh clone"),
+    "tone": TableRow(370.0, "measured 2026-12-05 with the sources cached: 367.8 s (fine-tune 246.1 s, 8,650 rows x 3 "
+                            "epochs; int8 refused by the parity gate, so a second, fp32 parity check); ~100 s from the "
+                            "packaged data alone"),
+    "tone-screen": TableRow(15.0, "measured 2026-12-05: 12.1 s with the sources cached (8,650 rows), 2 s without"),
+    "mood": TableRow(510.0, "measured 2026-12-05: 509.1 s (fine-tune 268.8 s, 11,032 rows x 3 epochs at 64 tokens, with "
+                            "the dev scoring that picks the epoch; then int8 refused, fp32 checked, and one-message-at-a-time "
+                            "evaluation of 4,903 dev and 19,670 XED rows); not built without its sources"),
+    "attachment": TableRow(410.0, "measured 2026-12-05 with the sources cached: 408.1 s (frozen 27.4 s + fine-tune 166.5 s, "
+                                  "4,908 rows; scoring the 2,265 held-out Spiral-Bench replies ~3 min); 13 s from the "
+                                  "packaged data alone"),
+    "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 67.0 s (the packaged GGUF exported to ONNX int8, no training)"),
+    "rewriter": TableRow(860.0, "measured 2026-12-05: 857.2 s, 683 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
+                                "steps), then the ONNX export, the parity check and the evaluation on 330 held-out pairs"),
 }
 QUICK_TABLE: dict[str, TableRow] = {
     "research": TableRow(185.0, "measured 2026-12-04 with the public sources cached (9,757 training rows): 184.6 s; "
@@ -132,7 +137,7 @@ class BuildPlan:
 
     def lines(self) -> list[str]:
         """The plan printed before the build starts."""
-        out = ["plan (estimates for this machine; 'table' = the README's measured times on a 2-core machine):"]
+        out = ["plan (estimates for this machine; 'table' = times measured on the project's 2-core machine):"]
         for e in self.estimates:
             state = ("not built" if e.skipped else "missing: build" if e.active is None
                      else f"quick {e.active} active: a full build replaces it"

@@ -56,6 +56,25 @@ class MultiHeadEncoder(BertPreTrainedModel):
         pooled = self.pool(input_ids, attention_mask, token_type_ids)
         return {f"{name}_logits": head(pooled) for name, head in self.heads.items()}
 
+    def lower_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None,
+                     layers: int) -> torch.Tensor:
+        """The hidden states after the embeddings and the first ``layers`` encoder layers (``upper_logits`` goes on)."""
+        hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        return self._layers(hidden, attention_mask, 0, layers)
+
+    def upper_logits(self, hidden: torch.Tensor, attention_mask: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
+        """Each head's logits from the hidden states after layer ``first``: the rest of ``forward``, same result."""
+        hidden = self._layers(hidden, attention_mask, first, self.config.num_hidden_layers)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return {f"{name}_logits": head(pooled) for name, head in self.heads.items()}
+
+    def _layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, first: int, stop: int) -> torch.Tensor:
+        additive = self.bert.get_extended_attention_mask(attention_mask, attention_mask.shape)
+        for layer in self.bert.encoder.layer[first:stop]:
+            hidden = layer(hidden, attention_mask=additive)[0]
+        return hidden
+
 
 @dataclass(frozen=True, slots=True)
 class TrainSettings:
@@ -71,6 +90,7 @@ class TrainSettings:
     limit_rows: int = 0  # 0 = all; tests use a few hundred rows
     class_weight: str = ""  # "balanced": cross-entropy weighted n / (k · n_class) per head (rare moods count more)
     select_epoch: bool = False  # keep the epoch whose dev macro-F1 (calibrated head) is highest (early stopping)
+    tuned_layers: int = 0  # 0 = fine-tune every encoder layer; n = only the top n (the rest frozen, run once per row)
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as JSON, for the manifest."""
@@ -199,15 +219,19 @@ def _train_frozen(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, r
 
 
 def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, rows: list[Example], task: Task,
-                    settings: TrainSettings, dev: list[Example] | None = None) -> list[float]:
+                    settings: TrainSettings, dev: list[Example] | None = None) -> tuple[list[float], dict[str, np.ndarray] | None]:
     """Fine-tune in place; with ``settings.select_epoch`` and ``dev``, the weights of the epoch with the best dev
-    macro-F1 of ``task.calibrated_head`` are kept. Returns that dev macro-F1 per epoch (empty without selection)."""
+    macro-F1 of ``task.calibrated_head`` are kept. Returns that dev macro-F1 per epoch (empty without selection) and the
+    kept epoch's dev logits (None without selection), so the caller need not compute them again."""
     targets = _targets(rows, task)
     lengths = _token_lengths(tokenizer, [r.text for r in rows], settings.max_length)
     steps = settings.epochs * math.ceil(len(rows) / settings.batch_size)
+    frozen = model.config.num_hidden_layers - settings.tuned_layers if settings.tuned_layers else 0
+    lower = _lower_states(model, tokenizer, [r.text for r in rows], frozen, settings.max_length) if frozen else []
+    tuned = model.bert.encoder.layer[frozen:] if frozen else model.bert
     optimizer = torch.optim.AdamW(
         [
-            {"params": model.bert.parameters(), "lr": settings.learning_rate},
+            {"params": tuned.parameters(), "lr": settings.learning_rate},
             {"params": model.heads.parameters(), "lr": settings.head_learning_rate},
         ],
         weight_decay=0.01,
@@ -220,11 +244,18 @@ def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase,
     select = settings.select_epoch and bool(dev)
     scores: list[float] = []
     best_state: dict[str, torch.Tensor] | None = None
+    best_logits: dict[str, np.ndarray] | None = None
     model.train()
     for _ in range(settings.epochs):
         for idx in length_batches(lengths, settings.batch_size, rng):
-            enc = tokenizer([rows[j].text for j in idx], padding=True, truncation=True, max_length=settings.max_length, return_tensors="pt")
-            logits = model(**enc)
+            if frozen:
+                hidden = nn.utils.rnn.pad_sequence([lower[j] for j in idx], batch_first=True)
+                mask = (torch.arange(hidden.shape[1]) < torch.tensor([lengths[j] for j in idx]).unsqueeze(1)).long()
+                logits = model.upper_logits(hidden, mask, frozen)
+            else:
+                enc = tokenizer([rows[j].text for j in idx], padding=True, truncation=True, max_length=settings.max_length,
+                                return_tensors="pt")
+                logits = model(**enc)
             loss = sum(loss_fns[name](logits[f"{name}_logits"], y[idx]) for name, y in targets.items())
             optimizer.zero_grad()
             loss.backward()
@@ -234,16 +265,32 @@ def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase,
             progress.set_postfix(loss=f"{loss.item():.3f}")
         if select and dev:
             head = task.calibrated_head
-            pred = predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)[head].argmax(1)
-            scores.append(macro_f1(np.array([r.labels[head] for r in dev]), pred, len(task.heads[head])))
+            dev_logits = predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)
+            scores.append(macro_f1(np.array([r.labels[head] for r in dev]), dev_logits[head].argmax(1), len(task.heads[head])))
             if scores[-1] == max(scores):
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_logits = dev_logits
             model.train()
     progress.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return scores
+    return scores, best_logits
+
+
+@torch.no_grad()
+def _lower_states(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], layers: int,
+                  max_length: int) -> list[torch.Tensor]:
+    """Each text's hidden states (its real tokens only) after the first ``layers`` layers, computed once: with those
+    layers frozen they never change, so an epoch runs only the layers above them (``TrainSettings.tuned_layers``)."""
+    model.eval()
+    states: list[torch.Tensor] = [torch.empty(0)] * len(texts)
+    for idx in tqdm(length_batches(_token_lengths(tokenizer, texts, max_length), 64), desc="frozen layers", leave=False):
+        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        hidden = model.lower_states(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"), layers)
+        for row, i in enumerate(idx):
+            states[i] = hidden[row, : int(enc["attention_mask"][row].sum())].clone()
+    return states
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -274,14 +321,15 @@ def train(task: Task, train_rows: list[Example], dev: list[Example], settings: T
     start = time.perf_counter()
     model, tokenizer = new_model(task.heads)
     epoch_scores: list[float] = []
+    dev_logits: dict[str, np.ndarray] | None = None
     if settings.approach == "frozen":
         _train_frozen(model, tokenizer, train_rows, task, settings)
     elif settings.approach == "finetune":
-        epoch_scores = _train_finetune(model, tokenizer, train_rows, task, settings, dev)
+        epoch_scores, dev_logits = _train_finetune(model, tokenizer, train_rows, task, settings, dev)
     else:
         raise ValueError(f"unknown approach {settings.approach!r}; valid: finetune, frozen")
     seconds = time.perf_counter() - start
-    logits = predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)
+    logits = dev_logits or predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)
     y = _targets(dev, task)
     dev_metrics = {f"{head}_accuracy": float((logits[head].argmax(1) == y[head].numpy()).mean()) for head in task.heads}
     if settings.select_epoch:  # what the epoch was chosen by, per epoch

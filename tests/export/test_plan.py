@@ -67,11 +67,12 @@ def test_clock() -> None:
 
 @pytest.mark.issue(23)
 def test_quick_and_full_builds_are_estimated_apart(tmp_path: Path) -> None:
-    """A quick (frozen-encoder) build takes a fraction of a full one: neither estimates the other."""
+    """A quick (frozen-encoder) build and a full one are timed apart: neither estimates the other (from the packaged
+    data a quick research head takes a third of a full one; with the sources cached about the same)."""
     from penny_slm.export.plan import QUICK, QUICK_TABLE
 
     registry = ModelRegistry(tmp_path)
-    assert estimate(registry, "research", quick=True).seconds == QUICK_TABLE["research"].seconds < TABLE["research"].seconds
+    assert estimate(registry, "research", quick=True).seconds == QUICK_TABLE["research"].seconds != TABLE["research"].seconds
     staging = Path(tempfile.mkdtemp(dir=registry.root))
     (staging / "model.onnx").write_bytes(b"weights")
     registry.register_version(staging, {"name": "research", "build_key": "q", "data_hash": "", "metrics": {"test": {"accuracy": 1.0}},

@@ -194,14 +194,18 @@ def test_models_build_goes_on_without_mood_when_no_source_is_cached(tmp_path: Pa
     assert ModelRegistry(tmp_path).active_version("mood") is None
 
 
-def test_the_other_artifacts_keep_their_build_keys() -> None:
-    """Adding per-artifact training settings must not make every user's research and tone heads look out of date."""
+def test_training_settings_enter_the_build_key_only_where_set() -> None:
+    """An artifact without its own training settings keeps the key it had before they existed; one with them (every
+    encoder head since TUNED_LAYERS) gets a new key, so an old build counts as out of date."""
+    import dataclasses
     import hashlib
 
     from penny_slm.export.build import BUILD_FORMAT, SPECS, BuildSettings
 
     settings = BuildSettings()
     for name in ("research", "tone"):
-        old = json.dumps({"format": BUILD_FORMAT, "task": name, "data": "d", "approaches": settings.approaches,
-                          "epochs": settings.epochs_for(SPECS[name]), "seed": 13, "limit_rows": 0}, sort_keys=True)
-        assert settings.key(SPECS[name], "d") == hashlib.sha256(old.encode()).hexdigest()
+        plain = dataclasses.replace(SPECS[name], train=())
+        old = json.dumps({"format": BUILD_FORMAT, "task": name, "data": "d", "approaches": settings.approaches_for(plain),
+                          "epochs": settings.epochs_for(plain), "seed": 13, "limit_rows": 0}, sort_keys=True)
+        assert settings.key(plain, "d") == hashlib.sha256(old.encode()).hexdigest()
+        assert settings.key(SPECS[name], "d") != settings.key(plain, "d")
