@@ -1,7 +1,8 @@
 """Fine-tune all-MiniLM-L6-v2 with one linear head per task over mean-pooled tokens.
 
-Two approaches, compared on dev by ``train_research``:
-- ``finetune``: encoder and heads trained together (AdamW, linear decay).
+Two approaches, compared on dev by ``export.build``:
+- ``finetune``: encoder and heads trained together (AdamW, linear decay); with ``tuned_layers`` only the top layers
+  of the encoder, the frozen ones below run once per row (``_lower_states``), not once per epoch.
 - ``frozen``:  encoder untouched, scikit-learn logistic regression per head, weights copied into the
   same linear heads, so both approaches export through one path.
 Confidence is calibrated afterwards with a single temperature fitted on dev (``fit_temperature``).
