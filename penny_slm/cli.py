@@ -29,6 +29,8 @@ ALL_ARTIFACTS = ("research", "tone", "tone-screen", "mood", "attachment", "smoll
 NEEDS_SOURCES = ("mood",)
 """Artifacts built from public sources alone (no hand-written data): with none cached, ``models build`` says so and goes
 on without them (the context step then runs without mood)."""
+TRAINED_ON = {"tone": "guard", "tone-screen": "guard"}
+"""The data-manifest task whose sources an artifact trains on, where it is not the artifact's name."""
 
 
 def _registry(cfg: SLMConfig) -> Any:
@@ -86,7 +88,7 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
 
     require("torch")  # before anything else imports part of the training stack
     from penny_slm.export.build import SPECS, BuildSettings, build_artifact
-    from penny_slm.export.plan import QUICK_TABLE, BuildPlan
+    from penny_slm.export.plan import QUICK_TABLE, TABLE, BuildPlan
 
     log = functools.partial(print, "[build]", flush=True)
     names = tuple(args.only) if args.only else ALL_ARTIFACTS
@@ -120,8 +122,9 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
 
         return build_rewriter(registry, force=args.force, limit_rows=args.limit_rows, log=log, **seeds)[1]
 
+    without = tuple(n for n in names if n in TABLE and TABLE[n].packaged and not _sources_cached(TRAINED_ON.get(n, n)))
     uncached = tuple(n for n in names if n in NEEDS_SOURCES and registry.active_version(n) is None and not _sources_cached(n))
-    plan = BuildPlan.of(registry, names, quick=quick, uncached=uncached)
+    plan = BuildPlan.of(registry, names, quick=quick, uncached=uncached, packaged=without)
     for line in plan.lines():
         log(line)
     plan.start()
@@ -138,11 +141,11 @@ def _build(args: argparse.Namespace, registry: Any) -> int:
     return 1 if missing else 0
 
 
-def _sources_cached(name: str) -> bool:
-    """True if ``name``'s training source rows are in the cache (only the mood head needs this today)."""
-    from penny_slm.training import importers
+def _sources_cached(task: str) -> bool:
+    """True if a public source that trains ``task`` is in the cache (read from the cache's stamps; nothing imported)."""
+    from penny_slm.training.sources import cached, load_manifest
 
-    return bool(importers.rows(name, ("train",))[0])
+    return any(cached(s) is not None for s in load_manifest().sources if s.role(task) == "train")
 
 
 def cmd_classify(args: argparse.Namespace, cfg: SLMConfig) -> int:

@@ -31,10 +31,13 @@ QUICK = "quick"
 
 @dataclass(frozen=True, slots=True)
 class TableRow:
-    """A full-size build's seconds on the project's 2-core machine, and where the figure comes from."""
+    """A full-size build's seconds on the project's 2-core machine, and where the figure comes from. ``packaged``: its
+    seconds when no public source is cached (a fresh clone builds from the packaged hand-written data alone); 0 when
+    that is not measured or the same."""
 
     seconds: float
     source: str
+    packaged: float = 0.0
 
 
 TABLE: dict[str, TableRow] = {
@@ -42,24 +45,25 @@ TABLE: dict[str, TableRow] = {
     # machine otherwise idle: 40 min 9 s in all. The encoder heads fine-tune their top three layers (TUNED_LAYERS).
     # From the packaged data alone (a fresh clone) research, tone and attachment take a fraction of these.
     "research": TableRow(180.0, "measured 2026-12-05 with the sources cached: 178.8 s (fine-tune 129.8 s, 10,384 rows "
-                                "x 2 epochs); 123 s from the packaged data alone in a fresh clone"),
+                                "x 2 epochs); 58 s from the packaged data alone in a fresh clone", packaged=60.0),
     "tone": TableRow(370.0, "measured 2026-12-05 with the sources cached: 367.8 s (fine-tune 246.1 s, 8,650 rows x 3 "
-                            "epochs; int8 refused by the parity gate, so a second, fp32 parity check); ~100 s from the "
-                            "packaged data alone"),
-    "tone-screen": TableRow(15.0, "measured 2026-12-05: 12.1 s with the sources cached (8,650 rows), 2 s without"),
+                            "epochs; int8 refused by the parity gate, so a second, fp32 parity check); 40 s from the "
+                            "packaged data alone in a fresh clone", packaged=40.0),
+    "tone-screen": TableRow(15.0, "measured 2026-12-05: 12.1 s with the sources cached (8,650 rows), 2 s without",
+                            packaged=2.0),
     "mood": TableRow(510.0, "measured 2026-12-05: 509.1 s (fine-tune 268.8 s, 11,032 rows x 3 epochs at 64 tokens, with "
                             "the dev scoring that picks the epoch; then int8 refused, fp32 checked, and one-message-at-a-time "
                             "evaluation of 4,903 dev and 19,670 XED rows); not built without its sources"),
     "attachment": TableRow(410.0, "measured 2026-12-05 with the sources cached: 408.1 s (frozen 27.4 s + fine-tune 166.5 s, "
-                                  "4,908 rows; scoring the 2,265 held-out Spiral-Bench replies ~3 min); 13 s from the "
-                                  "packaged data alone"),
+                                  "4,908 rows; scoring the 2,265 held-out Spiral-Bench replies ~3 min); 10 s from the "
+                                  "packaged data alone in a fresh clone", packaged=10.0),
     "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 67.0 s (the packaged GGUF exported to ONNX int8, no training)"),
     "rewriter": TableRow(860.0, "measured 2026-12-05: 857.2 s, 683 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
                                 "steps), then the ONNX export, the parity check and the evaluation on 330 held-out pairs"),
 }
 QUICK_TABLE: dict[str, TableRow] = {
     "research": TableRow(185.0, "measured 2026-12-04 with the public sources cached (9,757 training rows): 184.6 s; "
-                                "80.9 s from the packaged data alone (3,802 rows then; 4,028 since issue 25)"),
+                                "43 s from the packaged data alone in a fresh clone (2026-12-05)", packaged=45.0),
     "attachment": TableRow(235.0, "measured 2026-12-05 with the public sources cached (4,908 training rows): 232.8 s, of "
                                   "which training 31.3 s and scoring the 2,265 held-out Spiral-Bench replies ~2 min"),
 }
@@ -88,8 +92,9 @@ class Estimate:
         return (self.active is None and not self.skipped) or self.replaces_quick
 
 
-def estimate(registry: ModelRegistry, name: str, *, quick: bool = False) -> Estimate:
-    """``name``'s estimate: its own last recorded build time of the same kind (quick or full), else the table."""
+def estimate(registry: ModelRegistry, name: str, *, quick: bool = False, packaged: bool = False) -> Estimate:
+    """``name``'s estimate: its own last recorded build time of the same kind (quick or full), else the table (its
+    packaged-data figure with ``packaged``: none of ``name``'s public sources is cached)."""
     active = registry.active_version(name)
     versions = registry.list_versions(name)
     replaces_quick = not quick and any(m.version == active and m.details.get(QUICK) for m in versions)
@@ -100,6 +105,8 @@ def estimate(registry: ModelRegistry, name: str, *, quick: bool = False) -> Esti
     row = (QUICK_TABLE if quick else TABLE).get(name)
     if row is None:
         return Estimate(name, 0.0, "no estimate (not in the table, never built here)", active, replaces_quick)
+    if packaged and row.packaged:
+        return Estimate(name, row.packaged, "table, packaged data only", active, replaces_quick)
     return Estimate(name, row.seconds, "table", active, replaces_quick)
 
 
@@ -121,11 +128,12 @@ class BuildPlan:
 
     @classmethod
     def of(cls, registry: ModelRegistry, names: tuple[str, ...], *, quick: tuple[str, ...] = (),
-           uncached: tuple[str, ...] = ()) -> BuildPlan:
+           uncached: tuple[str, ...] = (), packaged: tuple[str, ...] = ()) -> BuildPlan:
         """The plan for building ``names``; those in ``quick`` as quick (frozen-encoder) builds, those in
-        ``uncached`` (missing, and their training sources are not cached) as skipped: nothing to wait for."""
+        ``uncached`` (missing, and their training sources are not cached) as skipped: nothing to wait for; those in
+        ``packaged`` (no public source cached) from the packaged data alone."""
         return cls([Estimate(name, 0.0, "skipped: its sources are not cached", None, skipped=True) if name in uncached
-                    else estimate(registry, name, quick=name in quick) for name in names])
+                    else estimate(registry, name, quick=name in quick, packaged=name in packaged) for name in names])
 
     def missing_seconds(self, start: int = 0) -> float:
         """Estimated seconds for the artifacts from ``start`` on that will be built (missing, or a quick head)."""

@@ -104,3 +104,36 @@ def test_an_artifact_whose_sources_are_not_cached_is_planned_as_skipped(tmp_path
     plan.start()
     plan.finished("tone", 1.0, False)
     assert "mood not built" in plan.finished("mood", 0.0, True)
+
+
+@pytest.mark.issue(23)
+def test_a_head_trained_from_the_packaged_data_alone_gets_that_estimate(tmp_path: Path) -> None:
+    """A fresh clone has no public source cached: its plan quotes the packaged-data times (research ~1 min, not 3)."""
+    from penny_slm.export.plan import QUICK_TABLE
+
+    registry = ModelRegistry(tmp_path)
+    plan = BuildPlan.of(registry, ("research", "tone", "smollm2-135m"), packaged=("research", "tone"))
+    assert [e.seconds for e in plan.estimates] == [TABLE["research"].packaged, TABLE["tone"].packaged, TABLE["smollm2-135m"].seconds]
+    assert plan.estimates[0].source == "table, packaged data only"
+    assert 0 < TABLE["research"].packaged < TABLE["research"].seconds
+    quick = BuildPlan.of(registry, ("research",), quick=("research",), packaged=("research",))
+    assert quick.estimates[0].seconds == QUICK_TABLE["research"].packaged
+
+
+@pytest.mark.issue(23)
+def test_models_build_plans_from_the_packaged_data_when_no_source_is_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the command line, with an empty cache: the plan line for research quotes the packaged-data figure."""
+    from penny_slm import cli
+
+    monkeypatch.setenv("PENNY_SLM_CACHE", str(tmp_path / "empty-cache"))
+    assert not cli._sources_cached("research") and not cli._sources_cached("guard")
+    monkeypatch.setattr("penny_slm.export.build.build_artifact", _refuse)
+    with pytest.raises(RuntimeError, match="before anything is built"):
+        cli.main(["--models-dir", str(tmp_path / "models"), "models", "build", "--only", "research"])
+    plan = capsys.readouterr().out
+    assert f"~{clock(TABLE['research'].packaged):>6}  missing: build  [table, packaged data only]" in plan
+
+
+def _refuse(*_args: object, **_kwargs: object) -> None:
+    raise RuntimeError("the plan is printed before anything is built")
