@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, BertConfig, BertModel, BertPreTrainedModel, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, BatchEncoding, BertConfig, BertModel, BertPreTrainedModel, PreTrainedTokenizerBase
 
 from penny_slm.compat import base_encoder_dir
 from penny_slm.training.datasets import Example
@@ -34,6 +35,12 @@ class Task:
     name: str
     heads: dict[str, tuple[str, ...]]
     calibrated_head: str
+
+
+def _mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``hidden`` over the real tokens (padding masked out)."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 class MultiHeadEncoder(BertPreTrainedModel):
@@ -49,13 +56,11 @@ class MultiHeadEncoder(BertPreTrainedModel):
         """Mean of the last hidden states over the real tokens (padding masked out): the sentence embedding every head
         reads."""
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return _mean_pool(hidden, attention_mask)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Each head's logits, under the output names the ONNX export keeps."""
-        pooled = self.pool(input_ids, attention_mask, token_type_ids)
-        return {f"{name}_logits": head(pooled) for name, head in self.heads.items()}
+        return self._head_logits(self.pool(input_ids, attention_mask, token_type_ids))
 
     def lower_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None,
                      layers: int) -> torch.Tensor:
@@ -66,8 +71,9 @@ class MultiHeadEncoder(BertPreTrainedModel):
     def upper_logits(self, hidden: torch.Tensor, attention_mask: torch.Tensor, first: int) -> dict[str, torch.Tensor]:
         """Each head's logits from the hidden states after layer ``first``: the rest of ``forward``, same result."""
         hidden = self._layers(hidden, attention_mask, first, self.config.num_hidden_layers)
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        return self._head_logits(_mean_pool(hidden, attention_mask))
+
+    def _head_logits(self, pooled: torch.Tensor) -> dict[str, torch.Tensor]:
         return {f"{name}_logits": head(pooled) for name, head in self.heads.items()}
 
     def _layers(self, hidden: torch.Tensor, attention_mask: torch.Tensor, first: int, stop: int) -> torch.Tensor:
@@ -173,13 +179,21 @@ def _token_lengths(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_len
     return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
 
 
+def _sorted_batches(tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int, batch_size: int = 64,
+                    desc: str = "") -> Iterator[tuple[list[int], BatchEncoding]]:
+    """``texts`` tokenised in length-sorted, padded batches: each batch's indices into ``texts`` and its encoding
+    (with ``desc``, a progress bar)."""
+    batches = length_batches(_token_lengths(tokenizer, texts, max_length), batch_size)
+    for idx in tqdm(batches, desc=desc, leave=False) if desc else batches:
+        yield idx, tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+
+
 @torch.no_grad()
 def predict_logits(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int = 128, batch_size: int = 64) -> dict[str, np.ndarray]:
     """Every head's logits for ``texts``, in their order (computed in length-sorted batches)."""
     model.eval()
     out: dict[str, np.ndarray] = {}
-    for idx in length_batches(_token_lengths(tokenizer, texts, max_length), batch_size):
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    for idx, enc in _sorted_batches(tokenizer, texts, max_length, batch_size):
         for name, value in model(**enc).items():
             head = out.setdefault(name.removesuffix("_logits"), np.zeros((len(texts), value.shape[1]), np.float32))
             head[idx] = value.numpy()
@@ -190,8 +204,7 @@ def predict_logits(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, 
 def _embed(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, texts: list[str], max_length: int) -> np.ndarray:
     model.eval()
     features: np.ndarray | None = None
-    for idx in tqdm(length_batches(_token_lengths(tokenizer, texts, max_length), 64), desc="embed (frozen encoder)", leave=False):
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    for idx, enc in _sorted_batches(tokenizer, texts, max_length, desc="embed (frozen encoder)"):
         pooled = model.pool(**enc).numpy()
         if features is None:
             features = np.zeros((len(texts), pooled.shape[1]), np.float32)
@@ -286,8 +299,7 @@ def _lower_states(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase, t
     layers frozen they never change, so an epoch runs only the layers above them (``TrainSettings.tuned_layers``)."""
     model.eval()
     states: list[torch.Tensor] = [torch.empty(0)] * len(texts)
-    for idx in tqdm(length_batches(_token_lengths(tokenizer, texts, max_length), 64), desc="frozen layers", leave=False):
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    for idx, enc in _sorted_batches(tokenizer, texts, max_length, desc="frozen layers"):
         hidden = model.lower_states(enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"), layers)
         for row, i in enumerate(idx):
             states[i] = hidden[row, : int(enc["attention_mask"][row].sum())].clone()
