@@ -79,6 +79,33 @@ def test_eval_attachment_runs_the_built_head(attachment_registry: ModelRegistry,
     assert main(["eval", "attachment", "--json"]) == 2  # neither --data nor --real
 
 
+def test_build_time_scoring_on_two_threads_gives_the_same_figures(attachment_registry: ModelRegistry) -> None:
+    """The build scores held-out sets on two threads, one message per call (issue 23): same probabilities and figures
+    as one thread, and a latency from the rows timed alone."""
+    from penny_slm.training.evaluate import evaluate_attachment
+
+    scorer = AttachmentScorer()
+    scorer.load(attachment_registry)
+    rows = load_attachment_jsonl(data_dir() / "attachment_test.jsonl")
+    alone = evaluate_attachment(scorer.p_over_attachment, rows, scorer.threshold)
+    threaded = evaluate_attachment(scorer.p_over_attachment, rows, scorer.threshold, workers=2)
+    assert {k: v for k, v in threaded.items() if k != "latency_ms"} == {k: v for k, v in alone.items() if k != "latency_ms"}
+    assert set(threaded["latency_ms"]) == {"p50", "p95", "p99"}
+
+
+def test_scored_times_an_even_sample_and_keeps_the_order() -> None:
+    import math
+
+    from penny_slm.training.evaluate import LATENCY_SAMPLE, _scored, percentiles_ms
+
+    items = list(range(3 * LATENCY_SAMPLE + 7))
+    scores, times = _scored(lambda x: x * x, items, workers=2)
+    assert scores == [x * x for x in items] and len(times) == len(items)
+    timed = [i for i, t in enumerate(times) if not math.isnan(t)]
+    assert timed[:2] == [0, 3] and len(timed) == LATENCY_SAMPLE
+    assert set(percentiles_ms(times)) == {"p50", "p95", "p99"} and percentiles_ms([math.nan]) == {}
+
+
 def test_drift_monitor_scores_attachment_with_the_head(attachment_registry: ModelRegistry) -> None:
     monitor = DriftMonitor(use_tone_head=False)
     monitor.load(attachment_registry)

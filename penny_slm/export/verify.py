@@ -42,24 +42,29 @@ class ParityReport:
 
 
 def onnx_logits(onnx_path: Path, trained: TrainedModel, texts: list[str], max_length: int = 128) -> dict[str, np.ndarray]:
-    """Each head's logits from the ONNX graph at ``onnx_path`` for ``texts``, tokenized as the torch model was."""
+    """Each head's logits from the ONNX graph at ``onnx_path`` for ``texts``, tokenized as the torch model was (in
+    batches of similar length, so short rows are not padded to long ones; the order of ``texts`` kept)."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    out: dict[str, list[np.ndarray]] = {n.removesuffix("_logits"): [] for n in names}
-    for i in range(0, len(texts), 64):
-        enc = trained.tokenizer(texts[i : i + 64], padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    out: dict[str, np.ndarray] = {}
+    for i in range(0, len(order), 64):
+        idx = order[i: i + 64]
+        enc = trained.tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="np")
         feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
         for name, value in zip(names, session.run(names, feeds)):
-            out[name.removesuffix("_logits")].append(value)
-    return {k: np.concatenate(v) for k, v in out.items()}
+            out.setdefault(name.removesuffix("_logits"), np.zeros((len(texts), value.shape[1]), np.float32))[idx] = value
+    return out
 
 
 def check_parity(onnx_path: Path, trained: TrainedModel, texts: list[str],
-                 min_agreement: dict[str, float] | None = None) -> ParityReport:
+                 min_agreement: dict[str, float] | None = None, reference: dict[str, np.ndarray] | None = None) -> ParityReport:
     """Compare argmax labels per head, on the rows torch is clear about and on all rows; raise ``ParityError`` if a
-    head falls below its minimum on clear rows, or below ``OVERALL_AGREEMENT`` (its informational minimum) on all."""
+    head falls below its minimum on clear rows, or below ``OVERALL_AGREEMENT`` (its informational minimum) on all.
+    ``reference``: torch's logits for ``texts`` when the caller has them (``torch_logits``), so a second graph checked
+    against the same model does not recompute them."""
     minimum = min_agreement or {h: INFORMATIONAL_AGREEMENT.get(h, DECISION_AGREEMENT) for h in trained.task.heads}
-    reference = predict_logits(trained.model, trained.tokenizer, texts)
+    reference = reference if reference is not None else torch_logits(trained, texts)
     exported = onnx_logits(onnx_path, trained, texts)
     agreement, overall, diff = {}, {}, {}
     for h in reference:
@@ -76,6 +81,11 @@ def check_parity(onnx_path: Path, trained: TrainedModel, texts: list[str],
         raise ParityError(f"{onnx_path.name} agrees with torch on {failing} of {len(texts)} texts; minimum {minimum} on clear "
                           f"decisions, {OVERALL_AGREEMENT} on all", diff)
     return report
+
+
+def torch_logits(trained: TrainedModel, texts: list[str]) -> dict[str, np.ndarray]:
+    """The torch model's logits for ``texts`` as ``check_parity`` compares them."""
+    return predict_logits(trained.model, trained.tokenizer, texts)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

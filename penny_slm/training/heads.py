@@ -249,6 +249,7 @@ def _train_finetune(model: MultiHeadEncoder, tokenizer: PreTrainedTokenizerBase,
             {"params": model.heads.parameters(), "lr": settings.head_learning_rate},
         ],
         weight_decay=0.01,
+        fused=True,  # one kernel for the update instead of a loop over tensors (issue 23: same rule, less time a step)
     )
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
     loss_fns = {name: nn.CrossEntropyLoss(weight=class_weights(y, len(task.heads[name])) if settings.class_weight == "balanced" else None)

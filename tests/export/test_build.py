@@ -8,7 +8,7 @@ import pytest
 
 from penny_slm.errors import ParityError
 from penny_slm.export.build import BuildSettings, build_artifact
-from penny_slm.export.verify import check_parity
+from penny_slm.export.verify import check_parity, onnx_logits, torch_logits
 from penny_slm.pipeline.model_registry import ModelRegistry, sha256_file
 from penny_slm.training.datasets import ResearchRow, data_dir
 from penny_slm.training.splits import research_data
@@ -79,6 +79,8 @@ def test_a_graph_refused_by_the_int8_gate_ships_as_fp32(built_registry: ModelReg
     preset, parity = build._quantize_or_keep_fp32("research", fp32, tmp_path / "model.onnx", trained, texts, said.append)
     assert preset["dtype"] == "fp32" and "agrees with torch" in preset["int8_refused"]
     assert parity.overall == {"research": 1.0, "category": 1.0}
+    exported, reference = onnx_logits(fp32, trained, texts), torch_logits(trained, texts)  # length-sorted batches, rows in order
+    assert all(np.allclose(exported[h], reference[h], atol=1e-4) for h in reference)
     ops = {node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node}
     assert "MatMulInteger" not in ops and "MatMul" in ops
     assert any("int8 refused" in line for line in said)
