@@ -23,7 +23,7 @@ import numpy as np
 
 from penny_slm.export.onnx import export_onnx
 from penny_slm.export.plan import BUILD_SECONDS, QUICK
-from penny_slm.export.quantize import quantize_int8
+from penny_slm.export.quantize import INT8_LADDER, quantize_int8
 from penny_slm.errors import ParityError
 from penny_slm.export.verify import ParityReport, check_parity, torch_logits
 from penny_slm.pipeline.model_registry import Manifest, ModelRegistry
@@ -289,26 +289,31 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
 
 def _quantize_or_keep_fp32(name: str, fp32: Path, out: Path, trained: TrainedModel, texts: list[str],
                            log: Callable[[str], None]) -> tuple[dict[str, Any], ParityReport]:
-    """Ship int8 when it passes the parity gate, else the fp32 graph (4x larger, ~2x slower, same decisions).
+    """Ship the first int8 preset of ``INT8_LADDER`` that passes the parity gate, else the fp32 graph (4x larger, ~2x
+    slower, same decisions).
 
     Why not fail the build: whether int8 noise flips a head's clear decisions depends on how far its training put them
     from the boundary and on the CPU's int8 kernels. Measured: a frozen-encoder research head agreed on 0.9945 of its
     clear decisions (gate 0.995) on an AVX2 machine where a fine-tuned one agreed on 1.0. A user's build should
     still produce a model Penny can run, and the manifest says which graph it got and why."""
-    preset = quantize_int8(fp32, out)
     reference = torch_logits(trained, texts)
-    try:
-        parity = check_parity(out, trained, texts, reference=reference)
-    except ParityError as refused:
-        log(f"{name}: int8 refused ({refused}); keeping the fp32 graph")
-        shutil.copyfile(fp32, out)
-        parity = check_parity(out, trained, texts, reference=reference)
-        preset = {"dtype": "fp32", "int8_refused": str(refused).split(";")[0], "int8_preset": preset}
-        log(f"{name}: fp32 graph ({out.stat().st_size / 1e6:.1f} MB); agreement with torch on all {parity.overall}")
-        return preset, parity
-    log(f"{name}: quantized int8 ({out.stat().st_size / 1e6:.1f} MB); agreement with torch on clear decisions "
-        f"{parity.agreement}, on all {parity.overall}")
-    return {"dtype": "int8", **preset}, parity
+    refused: list[str] = []
+    for preset in INT8_LADDER:
+        settings = quantize_int8(fp32, out, preset)
+        try:
+            parity = check_parity(out, trained, texts, reference=reference)
+        except ParityError as error:
+            log(f"{name}: int8 preset {preset.name} refused ({error})")
+            refused.append(f"{preset.name}: {str(error).split(';')[0]}")
+            continue
+        log(f"{name}: quantized int8, preset {preset.name} ({out.stat().st_size / 1e6:.1f} MB); agreement with torch on "
+            f"clear decisions {parity.agreement}, on all {parity.overall}")
+        return {"dtype": "int8", **settings, **({"int8_refused": refused} if refused else {})}, parity
+    log(f"{name}: every int8 preset refused; keeping the fp32 graph")
+    shutil.copyfile(fp32, out)
+    parity = check_parity(out, trained, texts, reference=reference)
+    log(f"{name}: fp32 graph ({out.stat().st_size / 1e6:.1f} MB); agreement with torch on all {parity.overall}")
+    return {"dtype": "fp32", "int8_refused": refused, "int8_presets": [p.name for p in INT8_LADDER]}, parity
 
 
 def build_all(registry: ModelRegistry, settings: BuildSettings = BuildSettings(), *, force: bool = False,

@@ -42,23 +42,24 @@ class TableRow:
 
 TABLE: dict[str, TableRow] = {
     # Measured 2026-12-05 (issue 23) in one `models build` into an empty registry with the public sources cached, the
-    # machine otherwise idle: 40 min 9 s in all. The encoder heads fine-tune their top three layers (TUNED_LAYERS).
-    # From the packaged data alone (a fresh clone) research, tone and attachment take a fraction of these.
-    "research": TableRow(180.0, "measured 2026-12-05 with the sources cached: 178.8 s (fine-tune 129.8 s, 10,384 rows "
+    # machine otherwise idle: 29 min 4 s in all (40 min 9 s before the second pass: two epochs per head, held-out scoring
+    # on two threads, one parity reference, the rewriter's shared prompt and fused optimizer). From the packaged data
+    # alone (a fresh clone) research, tone and attachment take a fraction of these.
+    "research": TableRow(165.0, "measured 2026-12-05 with the sources cached: 162.1 s (fine-tune 118.9 s, 10,384 rows "
                                 "x 2 epochs); 58 s from the packaged data alone in a fresh clone", packaged=60.0),
-    "tone": TableRow(370.0, "measured 2026-12-05 with the sources cached: 367.8 s (fine-tune 246.1 s, 8,650 rows x 3 "
-                            "epochs; int8 refused by the parity gate, so a second, fp32 parity check); 40 s from the "
-                            "packaged data alone in a fresh clone", packaged=40.0),
-    "tone-screen": TableRow(15.0, "measured 2026-12-05: 12.1 s with the sources cached (8,650 rows), 2 s without",
+    "tone": TableRow(240.0, "measured 2026-12-05 with the sources cached: 235.8 s (fine-tune 151.5 s, 8,650 rows x 2 "
+                            "epochs; the default int8 preset refused by the parity gate, so a second check: fp32 then, the FFN-output preset since); 40 s from the "
+                            "packaged data alone in a fresh clone (three epochs then)", packaged=40.0),
+    "tone-screen": TableRow(15.0, "measured 2026-12-05: 10.6 s with the sources cached (8,650 rows), 2 s without",
                             packaged=2.0),
-    "mood": TableRow(510.0, "measured 2026-12-05: 509.1 s (fine-tune 268.8 s, 11,032 rows x 3 epochs at 64 tokens, with "
-                            "the dev scoring that picks the epoch; then int8 refused, fp32 checked, and one-message-at-a-time "
-                            "evaluation of 4,903 dev and 19,670 XED rows); not built without its sources"),
-    "attachment": TableRow(410.0, "measured 2026-12-05 with the sources cached: 408.1 s (frozen 27.4 s + fine-tune 166.5 s, "
-                                  "4,908 rows; scoring the 2,265 held-out Spiral-Bench replies ~3 min); 10 s from the "
+    "mood": TableRow(320.0, "measured 2026-12-05: 317.8 s (fine-tune 173.4 s, 11,032 rows x 2 epochs at 64 tokens, with "
+                            "the dev scoring that picks the epoch; then int8 refused, fp32 checked, and the evaluation of "
+                            "4,903 dev and 19,670 XED rows on two threads); not built without its sources"),
+    "attachment": TableRow(280.0, "measured 2026-12-05 with the sources cached: 277.1 s (frozen 28.1 s + fine-tune 107.7 s, "
+                                  "4,908 rows; scoring the 2,265 held-out Spiral-Bench replies 105 s); 10 s from the "
                                   "packaged data alone in a fresh clone", packaged=10.0),
-    "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 67.0 s (the packaged GGUF exported to ONNX int8, no training)"),
-    "rewriter": TableRow(860.0, "measured 2026-12-05: 857.2 s, 683 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
+    "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 65.0 s (the packaged GGUF exported to ONNX int8, no training)"),
+    "rewriter": TableRow(670.0, "measured 2026-12-05: 667 s, 513 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
                                 "steps), then the ONNX export, the parity check and the evaluation on 330 held-out pairs"),
 }
 QUICK_TABLE: dict[str, TableRow] = {

@@ -4,6 +4,7 @@ encoders, next-token agreement on fixed prompts for the generative models."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,12 @@ class ParityReport:
                 "max_abs_diff": self.max_abs_diff, "n": self.n, "clear_margin": CLEAR_MARGIN}
 
 
-def onnx_logits(onnx_path: Path, trained: TrainedModel, texts: list[str], max_length: int = 128) -> dict[str, np.ndarray]:
+def onnx_logits(onnx_path: Path, trained: TrainedModel, texts: list[str], max_length: int = 128,
+                stop: Callable[[list[int], dict[str, np.ndarray]], bool] | None = None) -> dict[str, np.ndarray]:
     """Each head's logits from the ONNX graph at ``onnx_path`` for ``texts``, tokenized as the torch model was (in
-    batches of similar length, so short rows are not padded to long ones; the order of ``texts`` kept)."""
+    batches of similar length, so short rows are not padded to long ones; the order of ``texts`` kept). ``stop`` sees
+    each batch (its indices into ``texts`` and its logits) and ends the scoring early by returning True; rows not
+    scored stay zero."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -52,8 +56,11 @@ def onnx_logits(onnx_path: Path, trained: TrainedModel, texts: list[str], max_le
         idx = order[i: i + 64]
         enc = trained.tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="np")
         feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
-        for name, value in zip(names, session.run(names, feeds)):
-            out.setdefault(name.removesuffix("_logits"), np.zeros((len(texts), value.shape[1]), np.float32))[idx] = value
+        batch = {name.removesuffix("_logits"): value for name, value in zip(names, session.run(names, feeds))}
+        for head, value in batch.items():
+            out.setdefault(head, np.zeros((len(texts), value.shape[1]), np.float32))[idx] = value
+        if stop is not None and stop(idx, batch):
+            break
     return out
 
 
@@ -62,30 +69,51 @@ def check_parity(onnx_path: Path, trained: TrainedModel, texts: list[str],
     """Compare argmax labels per head, on the rows torch is clear about and on all rows; raise ``ParityError`` if a
     head falls below its minimum on clear rows, or below ``OVERALL_AGREEMENT`` (its informational minimum) on all.
     ``reference``: torch's logits for ``texts`` when the caller has them (``torch_logits``), so a second graph checked
-    against the same model does not recompute them."""
+    against the same model does not recompute them. Scoring stops as soon as more decisions differ than the minimum
+    allows on all ``texts`` (the verdict cannot change; a refused mood graph is known after a seventh of its dev set),
+    and the report then covers the rows scored."""
     minimum = min_agreement or {h: INFORMATIONAL_AGREEMENT.get(h, DECISION_AGREEMENT) for h in trained.task.heads}
     reference = reference if reference is not None else torch_logits(trained, texts)
-    exported = onnx_logits(onnx_path, trained, texts)
+    clear = {h: _clear(r) for h, r in reference.items()}
+    allowed = {h: ((1 - minimum.get(h, 1.0)) * clear[h].sum(), (1 - min(OVERALL_AGREEMENT, minimum.get(h, 1.0))) * len(texts))
+               for h in reference}
+    differ = {h: [0, 0] for h in reference}  # clear decisions, all decisions
+    scored = np.zeros(len(texts), bool)
+
+    def hopeless(idx: list[int], batch: dict[str, np.ndarray]) -> bool:
+        scored[idx] = True
+        for h, value in batch.items():
+            flipped = reference[h][idx].argmax(1) != value.argmax(1)
+            differ[h][0] += int((flipped & clear[h][idx]).sum())
+            differ[h][1] += int(flipped.sum())
+        return any(differ[h][0] > allowed[h][0] or differ[h][1] > allowed[h][1] for h in differ)
+
+    exported = onnx_logits(onnx_path, trained, texts, stop=hopeless)
     agreement, overall, diff = {}, {}, {}
     for h in reference:
-        same = reference[h].argmax(1) == exported[h].argmax(1)
-        top2 = np.sort(_softmax(reference[h]), axis=1)[:, -2:]
-        clear = top2[:, 1] - top2[:, 0] >= CLEAR_MARGIN
-        agreement[h] = float(same[clear].mean()) if clear.any() else 1.0
+        same = reference[h][scored].argmax(1) == exported[h][scored].argmax(1)
+        on_clear = clear[h][scored]
+        agreement[h] = float(same[on_clear].mean()) if on_clear.any() else 1.0
         overall[h] = float(same.mean())
-        diff[h] = float(np.abs(reference[h] - exported[h]).max())
-    report = ParityReport(minimum, agreement, overall, diff, len(texts))
+        diff[h] = float(np.abs(reference[h][scored] - exported[h][scored]).max())
+    report = ParityReport(minimum, agreement, overall, diff, int(scored.sum()))
     failing = {h: a for h, a in agreement.items() if a < minimum.get(h, 1.0)}
     failing |= {h: a for h, a in overall.items() if a < min(OVERALL_AGREEMENT, minimum.get(h, 1.0))}
     if failing:
-        raise ParityError(f"{onnx_path.name} agrees with torch on {failing} of {len(texts)} texts; minimum {minimum} on clear "
-                          f"decisions, {OVERALL_AGREEMENT} on all", diff)
+        raise ParityError(f"{onnx_path.name} agrees with torch on {failing} of {int(scored.sum())} texts scored (of {len(texts)}); "
+                          f"minimum {minimum} on clear decisions, {OVERALL_AGREEMENT} on all", diff)
     return report
 
 
 def torch_logits(trained: TrainedModel, texts: list[str]) -> dict[str, np.ndarray]:
     """The torch model's logits for ``texts`` as ``check_parity`` compares them."""
     return predict_logits(trained.model, trained.tokenizer, texts)
+
+
+def _clear(logits: np.ndarray) -> np.ndarray:
+    """Rows where the top softmax probability leads the runner-up by at least ``CLEAR_MARGIN``."""
+    top2 = np.sort(_softmax(logits), axis=1)[:, -2:]
+    return np.asarray(top2[:, 1] - top2[:, 0] >= CLEAR_MARGIN)
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

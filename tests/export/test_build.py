@@ -73,14 +73,59 @@ def test_a_graph_refused_by_the_int8_gate_ships_as_fp32(built_registry: ModelReg
     fp32 = tmp_path / "fp32" / "model.onnx"
     export_onnx(trained.model, fp32)
     other_model = built_registry.load("research").file("model.onnx")  # stands in for an int8 graph that disagrees
-    monkeypatch.setattr(build, "quantize_int8", lambda _src, out: (out.write_bytes(other_model.read_bytes()), {"name": "x"})[1])
+    monkeypatch.setattr(build, "quantize_int8", lambda _src, out, preset: (out.write_bytes(other_model.read_bytes()), {"name": preset.name})[1])
     texts = ["what's the weather today", "explain gravity", "write a poem", "btc price now", "score of the game"]
     said: list[str] = []
     preset, parity = build._quantize_or_keep_fp32("research", fp32, tmp_path / "model.onnx", trained, texts, said.append)
-    assert preset["dtype"] == "fp32" and "agrees with torch" in preset["int8_refused"]
+    assert preset["dtype"] == "fp32" and len(preset["int8_refused"]) == len(build.INT8_LADDER) == 2
+    assert all("agrees with torch" in reason for reason in preset["int8_refused"])
     assert parity.overall == {"research": 1.0, "category": 1.0}
     exported, reference = onnx_logits(fp32, trained, texts), torch_logits(trained, texts)  # length-sorted batches, rows in order
     assert all(np.allclose(exported[h], reference[h], atol=1e-4) for h in reference)
     ops = {node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node}
     assert "MatMulInteger" not in ops and "MatMul" in ops
-    assert any("int8 refused" in line for line in said)
+    assert any("int8 preset" in line and "refused" in line for line in said) and any("keeping the fp32 graph" in line for line in said)
+
+
+def test_the_second_int8_preset_ships_when_only_the_default_is_refused(built_registry: ModelRegistry, tmp_path, monkeypatch) -> None:
+    """The ladder (issue 23): a graph the default preset spoils is quantized again with the FFN output projections in
+    fp32, and that int8 graph ships when it passes; the manifest names the preset and the refusal."""
+    import penny_slm.export.build as build
+    from penny_slm.export.onnx import export_onnx
+    from penny_slm.export.quantize import DEFAULT_PRESET, quantize_int8
+    from penny_slm.training.datasets import research_examples
+    from penny_slm.training.heads import TrainSettings, train
+
+    rows = [ResearchRow("btc price now", True, "prices_markets"), ResearchRow("write a poem", False, "creative")] * 8
+    trained = train(build.SPECS["research"].task, research_examples(rows), research_examples(rows), TrainSettings(approach="frozen"))
+    fp32 = tmp_path / "fp32" / "model.onnx"
+    export_onnx(trained.model, fp32)
+    other_model = built_registry.load("research").file("model.onnx")
+
+    def spoil_default(src, out, preset):
+        if preset == DEFAULT_PRESET:  # stands in for a default-preset graph that flips decisions
+            out.write_bytes(other_model.read_bytes())
+            return {"name": preset.name}
+        return quantize_int8(src, out, preset)
+
+    monkeypatch.setattr(build, "quantize_int8", spoil_default)
+    texts = ["what's the weather today", "explain gravity", "write a poem", "btc price now", "score of the game"]
+    preset, parity = build._quantize_or_keep_fp32("research", fp32, tmp_path / "model.onnx", trained, texts, lambda _m: None)
+    assert preset["dtype"] == "int8" and preset["name"] == "ffn_output_fp32" and preset["fp32_nodes"] == 12 + 2 * 2 + 6  # attention scores, two heads (two spellings), FFN outputs
+    assert preset["int8_refused"][0].startswith(DEFAULT_PRESET.name) and parity.overall["research"] >= 0.98
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node]
+    assert ops.count("MatMulInteger") == 36 - 6  # each layer's FFN output projection stays fp32
+
+
+def test_parity_scoring_stops_once_the_gate_cannot_pass(built_registry: ModelRegistry) -> None:
+    """A graph that disagrees is refused after the first batches that make passing impossible, not after all rows."""
+    from penny_slm.export.build import SPECS
+    from penny_slm.training.datasets import research_examples
+    from penny_slm.training.heads import TrainSettings, train
+
+    rows = [ResearchRow("btc price now", True, "prices_markets"), ResearchRow("write a poem", False, "creative")] * 8
+    trained = train(SPECS["research"].task, research_examples(rows), research_examples(rows), TrainSettings(approach="frozen"))
+    texts = [f"{t} {i}" for i in range(100) for t in ("btc price now", "write a poem", "what's the weather today", "explain gravity")]
+    with pytest.raises(ParityError, match=r"texts scored \(of 400\)") as info:
+        check_parity(built_registry.load("research").file("model.onnx"), trained, texts)
+    assert "of 400 texts scored" not in str(info.value)  # stopped early
