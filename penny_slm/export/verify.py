@@ -3,8 +3,8 @@ encoders, next-token agreement on fixed prompts for the generative models."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def check_parity(onnx_path: Path, trained: TrainedModel, texts: list[str],
     head falls below its minimum on clear rows, or below ``OVERALL_AGREEMENT`` (its informational minimum) on all.
     ``reference``: torch's logits for ``texts`` when the caller has them (``torch_logits``), so a second graph checked
     against the same model does not recompute them. Scoring stops as soon as more decisions differ than the minimum
-    allows on all ``texts`` (the verdict cannot change; a refused mood graph is known after a seventh of its dev set),
+    allows on all ``texts`` (the verdict cannot change; a refused mood graph was known after 3,008 of its 4,903 texts),
     and the report then covers the rows scored."""
     minimum = min_agreement or {h: INFORMATIONAL_AGREEMENT.get(h, DECISION_AGREEMENT) for h in trained.task.heads}
     reference = reference if reference is not None else torch_logits(trained, texts)

@@ -6,11 +6,10 @@ Needs only numpy at import; the optional report's PNGs need matplotlib (the ``[t
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import dataclasses
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, get_args
