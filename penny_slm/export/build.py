@@ -99,9 +99,10 @@ def _tune_attachment(model: Path, tokenizer: Path, temperature: float, dev: list
         role, text = e.text.split(": ", 1)
         rows.append(AttachmentRow(text, role, bool(e.labels["attachment"])))
     with ThreadPoolExecutor(EVAL_WORKERS) as pool:  # one message per call, as the drift monitor runs it
-        p = np.array(list(pool.map(scorer.p_over_attachment, [r.text for r in rows], [r.role for r in rows])))
-    threshold = choose_threshold(p, np.array([r.over_attachment for r in rows]))
-    dev_metrics = evaluate_attachment(scorer.p_over_attachment, rows, threshold, workers=EVAL_WORKERS)
+        p = list(pool.map(scorer.p_over_attachment, [r.text for r in rows], [r.role for r in rows]))
+    threshold = choose_threshold(np.array(p), np.array([r.over_attachment for r in rows]))
+    scored = {(r.text, r.role): q for r, q in zip(rows, p)}  # the figures at the threshold reuse these scores
+    dev_metrics = evaluate_attachment(lambda text, role: scored[(text, role)], rows, threshold)
     return {"threshold": threshold, "threshold_rule": "best F1 on the development split of the training sources",
             "dev_at_threshold": {k: dev_metrics[k] for k in ("n", "precision", "recall", "f1", "false_positive_rate")}}
 

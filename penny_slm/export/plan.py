@@ -44,8 +44,8 @@ TABLE: dict[str, TableRow] = {
     # Measured 2026-12-05 (issue 23) in one `models build` into an empty registry with the public sources cached, the
     # machine otherwise idle: 29 min 4 s in all (40 min 9 s before the second pass: two epochs per head, held-out scoring
     # on two threads, one parity reference, the rewriter's shared prompt and fused optimizer). Attachment went back to
-    # three epochs after that run (about a minute more). From the packaged data
-    # alone (a fresh clone) research, tone and attachment take a fraction of these.
+    # three epochs after that run (about a minute more). From the packaged data alone (a fresh clone) research, tone
+    # and attachment take a fraction of these.
     "research": TableRow(165.0, "measured 2026-12-05 with the sources cached: 162.1 s (fine-tune 118.9 s, 10,384 rows "
                                 "x 2 epochs); 58 s from the packaged data alone in a fresh clone", packaged=60.0),
     "tone": TableRow(240.0, "measured 2026-12-05 with the sources cached: 235.8 s (fine-tune 151.5 s, 8,650 rows x 2 "

@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from penny_slm.compat import require
 from penny_slm.errors import ParityError
-from penny_slm.training.heads import TrainedModel, predict_logits
+from penny_slm.training.heads import TrainedModel, length_batches, predict_logits
 
 DECISION_AGREEMENT = 0.995
 """A head Penny acts on (needs_research, cheerleader tone) must agree with torch on 99.5% of the decisions torch
@@ -50,10 +50,8 @@ def onnx_logits(onnx_path: Path, trained: TrainedModel, texts: list[str], max_le
     scored stay zero."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: dict[str, np.ndarray] = {}
-    for i in range(0, len(order), 64):
-        idx = order[i: i + 64]
+    for idx in length_batches([len(t) for t in texts], 64):
         enc = trained.tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=max_length, return_tensors="np")
         feeds = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
         batch = {name.removesuffix("_logits"): value for name, value in zip(names, session.run(names, feeds))}
