@@ -129,3 +129,27 @@ def test_parity_scoring_stops_once_the_gate_cannot_pass(built_registry: ModelReg
     with pytest.raises(ParityError, match=r"texts scored \(of 400\)") as info:
         check_parity(built_registry.load("research").file("model.onnx"), trained, texts)
     assert "of 400 texts scored" not in str(info.value)  # stopped early
+
+
+def test_a_frozen_candidate_trains_only_on_a_small_split() -> None:
+    """Attachment tries the frozen encoder only on a split the size of the packaged rows (where it won on dev); on the
+    public sources' thousands of rows it fine-tunes alone. A build asking only for the frozen head still gets it, and
+    the two sizes get different build keys."""
+    from penny_slm.export.build import SPECS
+
+    spec, both, quick = SPECS["attachment"], BuildSettings(), BuildSettings(approaches=("frozen",))
+    assert spec.frozen_max_rows is not None
+    assert both.approaches_for(spec, 103) == ("frozen", "finetune")
+    assert both.approaches_for(spec, spec.frozen_max_rows + 1) == ("finetune",)
+    assert quick.approaches_for(spec, 4908) == ("frozen",)
+    assert both.key(spec, "d", 103) != both.key(spec, "d", 4908)
+    assert both.approaches_for(SPECS["research"], 10) == ("finetune",)  # no limit: its listed approaches
+
+
+def test_the_parity_check_samples_large_dev_sets() -> None:
+    from penny_slm.export.build import parity_texts
+
+    texts = [f"text {i}" for i in range(100)]
+    assert parity_texts(texts + texts[:10], limit=200) == texts  # distinct, in order
+    sample = parity_texts(texts, limit=30)
+    assert len(sample) == 30 and sample == sorted(sample, key=texts.index) and sample == parity_texts(texts, limit=30)
