@@ -77,3 +77,21 @@ def test_length_grouped_batches_cover_every_pair_once_with_less_padding() -> Non
     assert in_order[0] == list(range(8)) and len(grouped) == len(in_order)
     assert padded(grouped) < 0.9 * padded(in_order)
     assert _batches(encoded, RewriterSettings(), random.Random(17)) == grouped  # seeded
+
+
+def test_the_meaning_embedder_gives_each_text_the_vector_it_gets_alone() -> None:
+    """The rewriter evaluation's sentence vectors come from length-grouped batches and a memo (issue 23: one padded
+    batch of 262 texts took 48 of its 130 s); each equals the text's vector embedded on its own, repeats included."""
+    pytest.importorskip("torch")
+    import numpy as np
+
+    from penny_slm.training.evaluate import SentenceEmbedder
+
+    texts = ["Sure.", "The tests pass now: line 40 no longer divides by zero, and the log says why.",
+             "Read the log.", "Sure."] + [f"Item {i} of a longer list of things to check before a release." for i in range(40)]
+    batched = SentenceEmbedder(batch_size=8)(texts)
+    alone = SentenceEmbedder()
+    expected = np.stack([alone._embed([t])[0] for t in texts])
+    assert batched.shape == (len(texts), 384)
+    assert np.allclose(batched, expected, atol=1e-5)
+    assert np.array_equal(batched[0], batched[3])
