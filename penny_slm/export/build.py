@@ -18,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -49,10 +49,16 @@ TUNED_LAYERS = 3
 training row instead of once per epoch. Why: an epoch costs about half (measured on 320 rows, 2 epochs: tone 11.4 s ->
 5.3 s, mood 9.2 s -> 4.5 s), and the held-out scores before and after are in docs/MEASUREMENTS.md (issue 23)."""
 
+T = TypeVar("T")
+
 PARITY_MAX_TEXTS = 2500
 """The int8 parity check scores at most this many of a head's test and dev texts (a seeded sample, kept in order):
 2,500 state an agreement near the 0.995 gate within about 0.003 (95 %). Only mood has more (4,903 GoEmotions dev
 texts): its three checks took 54 s of a 5 min 18 s build (issue 23)."""
+
+REAL_TEST_MAX_ROWS = 8000
+"""A real-world test part larger than this is scored on a seeded sample of this many rows (``seeded_sample``). Only
+XED has more (19,670 lines, 63 s of the mood build; issue 23's budget); the manifest's ``n`` says how many were scored."""
 
 EVAL_WORKERS = 2
 """Threads scoring a staged artifact's test parts, one message per call on a one-thread scorer as Penny runs it
@@ -272,7 +278,8 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
                                          if k in test_metrics))
         real: dict[str, Any] = {}
         if data.real_test:
-            real = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, data.real_test, tuned)
+            real_rows = seeded_sample(data.real_test, REAL_TEST_MAX_ROWS)
+            real = spec.evaluate(int8, staging / "tokenizer.json", best.temperature, real_rows, tuned)
             test_metrics |= {f"real_{k}": real[k] for k in REAL_KEYS if k in real}
             log(f"{name}: real-world test {({k: real[k] for k in REAL_KEYS if k in real})}")
         manifest = registry.register_version(staging, {
@@ -305,13 +312,17 @@ def build_artifact(registry: ModelRegistry, name: str, settings: BuildSettings =
     return BuildOutcome(name, manifest, False, time.perf_counter() - start)
 
 
+def seeded_sample(items: list[T], limit: int) -> list[T]:
+    """``items``, or a seeded sample of ``limit`` of them in their order when there are more."""
+    if len(items) <= limit:
+        return items
+    keep = set(random.Random(0).sample(range(len(items)), limit))
+    return [x for i, x in enumerate(items) if i in keep]
+
+
 def parity_texts(texts: list[str], limit: int = PARITY_MAX_TEXTS) -> list[str]:
-    """The distinct ``texts``, or a seeded sample of ``limit`` of them in their order when there are more."""
-    distinct = list(dict.fromkeys(texts))
-    if len(distinct) <= limit:
-        return distinct
-    keep = set(random.Random(0).sample(range(len(distinct)), limit))
-    return [t for i, t in enumerate(distinct) if i in keep]
+    """The distinct ``texts``, or a seeded sample of ``limit`` of them (``seeded_sample``)."""
+    return seeded_sample(list(dict.fromkeys(texts)), limit)
 
 
 def _quantize_or_keep_fp32(name: str, fp32: Path, out: Path, trained: TrainedModel, texts: list[str],
