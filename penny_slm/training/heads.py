@@ -114,6 +114,8 @@ class TrainedModel:
     seconds: float
     dev_metrics: dict[str, float] = field(default_factory=dict)
     temperature: float = 1.0
+    dev_texts: list[str] = field(default_factory=list)
+    dev_logits: dict[str, np.ndarray] = field(default_factory=dict)  # per head, row i for dev_texts[i] (uncalibrated)
 
 
 def seed_everything(seed: int) -> None:
@@ -343,7 +345,7 @@ def train(task: Task, train_rows: list[Example], dev: list[Example], settings: T
     else:
         raise ValueError(f"unknown approach {settings.approach!r}; valid: finetune, frozen")
     seconds = time.perf_counter() - start
-    logits = dev_logits or predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)
+    logits = dev_scores = dev_logits or predict_logits(model, tokenizer, [r.text for r in dev], settings.max_length)
     y = _targets(dev, task)
     dev_metrics = {f"{head}_accuracy": float((logits[head].argmax(1) == y[head].numpy()).mean()) for head in task.heads}
     if settings.select_epoch:  # what the epoch was chosen by, per epoch
@@ -353,4 +355,4 @@ def train(task: Task, train_rows: list[Example], dev: list[Example], settings: T
     if calibration:
         logits, y = predict_logits(model, tokenizer, [r.text for r in calibration], settings.max_length), _targets(calibration, task)
     temperature = fit_temperature(logits[task.calibrated_head], y[task.calibrated_head].numpy())
-    return TrainedModel(model, tokenizer, task, settings, seconds, dev_metrics, temperature)
+    return TrainedModel(model, tokenizer, task, settings, seconds, dev_metrics, temperature, [r.text for r in dev], dev_scores)

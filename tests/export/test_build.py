@@ -153,3 +153,20 @@ def test_the_parity_check_samples_large_dev_sets() -> None:
     assert parity_texts(texts + texts[:10], limit=200) == texts  # distinct, in order
     sample = parity_texts(texts, limit=30)
     assert len(sample) == 30 and sample == sorted(sample, key=texts.index) and sample == parity_texts(texts, limit=30)
+
+
+def test_the_parity_reference_reuses_the_dev_logits_training_computed() -> None:
+    """Dev texts take the logits training scored them with, other texts are scored afresh; both equal what the model
+    gives now, in the order asked, at the length it was trained with."""
+    from penny_slm.export.build import SPECS
+    from penny_slm.training.datasets import research_examples
+    from penny_slm.training.heads import TrainSettings, predict_logits, train
+
+    rows = [ResearchRow("btc price now", True, "prices_markets"), ResearchRow("write a poem", False, "creative"),
+            ResearchRow("gold price today", True, "prices_markets"), ResearchRow("write a haiku about rain", False, "creative")] * 4
+    trained = train(SPECS["research"].task, research_examples(rows[:8]), research_examples(rows[:4]),
+                    TrainSettings(approach="frozen", max_length=16))
+    assert trained.dev_texts == [r.text for r in rows[:4]] and set(trained.dev_logits) == {"research", "category"}
+    texts = ["write a haiku about rain", "what's the weather today", "btc price now", "what's the weather today"]
+    reference, now = torch_logits(trained, texts), predict_logits(trained.model, trained.tokenizer, texts, 16)
+    assert all(np.allclose(reference[h], now[h], atol=1e-5) for h in ("research", "category"))
