@@ -41,28 +41,30 @@ class TableRow:
 
 
 TABLE: dict[str, TableRow] = {
-    # Measured 2026-12-05 (issue 23) in one `models build` into an empty registry with the public sources cached, the
-    # machine otherwise idle: 29 min 4 s in all (40 min 9 s before the second pass: two epochs per head, held-out scoring
-    # on two threads, one parity reference, the rewriter's shared prompt and fused optimizer). Attachment went back to
-    # three epochs after that run (about a minute more). From the packaged data alone (a fresh clone) research, tone
-    # and attachment take a fraction of these.
-    "research": TableRow(165.0, "measured 2026-12-05 with the sources cached: 162.1 s (fine-tune 118.9 s, 10,384 rows "
-                                "x 2 epochs); 58 s from the packaged data alone in a fresh clone", packaged=60.0),
-    "tone": TableRow(240.0, "measured 2026-12-05 with the sources cached: 235.8 s (fine-tune 151.5 s, 8,650 rows x 2 "
-                            "epochs; the default int8 preset refused by the parity gate, so a second check: fp32 then, the FFN-output preset since); 40 s from the "
-                            "packaged data alone in a fresh clone (three epochs then)", packaged=40.0),
-    "tone-screen": TableRow(15.0, "measured 2026-12-05: 10.6 s with the sources cached (8,650 rows), 2 s without",
+    # Measured 2026-12-05 (issue 23) in a fresh clone, one `models build` into an empty registry after `data fetch`, the
+    # machine otherwise idle: 24 min 12 s in all, but with a 1,000-pair rewriter that was not kept (docs/MEASUREMENTS.md,
+    # "Third pass"); the rewriter's row is the previous full build's 1,600-pair figure. From the packaged data alone (a
+    # fresh clone without `data fetch`) research, tone and attachment take a fraction of these.
+    "research": TableRow(165.0, "measured 2026-12-05 in a fresh clone with the sources cached: 160.0 s (fine-tune "
+                                "124.3 s, 10,384 rows x 2 epochs); 58 s from the packaged data alone in a fresh clone",
+                         packaged=60.0),
+    "tone": TableRow(240.0, "measured 2026-12-05 in a fresh clone with the sources cached: 238.2 s (fine-tune 162.9 s, "
+                            "8,650 rows x 2 epochs; the default int8 preset refused by the parity gate, the FFN-output "
+                            "preset kept); 40 s from the packaged data alone in a fresh clone (three epochs then)",
+                     packaged=40.0),
+    "tone-screen": TableRow(15.0, "measured 2026-12-05: 11.0 s with the sources cached (8,650 rows), 2 s without",
                             packaged=2.0),
-    "mood": TableRow(320.0, "measured 2026-12-05: 317.8 s (fine-tune 173.4 s, 11,032 rows x 2 epochs at 64 tokens, with "
-                            "the dev scoring that picks the epoch; then int8 refused, fp32 checked, and the evaluation of "
-                            "4,903 dev and 19,670 XED rows on two threads); not built without its sources"),
-    "attachment": TableRow(335.0, "measured 2026-12-05 with the sources cached: 277.1 s with two epochs (frozen 28.1 s + "
-                                  "fine-tune 107.7 s, 4,908 rows; scoring the 2,265 held-out Spiral-Bench replies 105 s); "
-                                  "three epochs, as built now, fine-tuned 166.5 s the build before, so ~335 s; 10 s from "
-                                  "the packaged data alone in a fresh clone", packaged=10.0),
-    "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 65.0 s (the packaged GGUF exported to ONNX int8, no training)"),
-    "rewriter": TableRow(670.0, "measured 2026-12-05: 667 s, 513 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
-                                "steps), then the ONNX export, the parity check and the evaluation on 330 held-out pairs"),
+    "mood": TableRow(225.0, "measured 2026-12-05 in a fresh clone: 224.5 s (fine-tune 144.5 s, 8,532 rows x 2 epochs at "
+                            "64 tokens, with the dev scoring that picks the epoch; then int8 refused twice, fp32 "
+                            "checked, and the evaluation of 4,903 dev rows and an 8,000-line XED sample on two "
+                            "threads); not built without its sources"),
+    "attachment": TableRow(290.0, "measured 2026-12-05 in a fresh clone with the sources cached: 290.3 s (fine-tune "
+                                  "166.3 s, 4,908 rows x 3 epochs; scoring the 2,265 held-out Spiral-Bench replies "
+                                  "105 s); 10 s from the packaged data alone in a fresh clone", packaged=10.0),
+    "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 66.1 s (the packaged GGUF exported to ONNX int8, no training)"),
+    "rewriter": TableRow(645.0, "measured 2026-12-05: 667 s, 513 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
+                                "steps), then the ONNX export, the parity check and the evaluation on 330 held-out "
+                                "pairs, which takes about 23 s less since"),
 }
 QUICK_TABLE: dict[str, TableRow] = {
     "research": TableRow(185.0, "measured 2026-12-04 with the public sources cached (9,757 training rows): 184.6 s; "
