@@ -366,22 +366,15 @@ class SentenceEmbedder:
         self._vectors: dict[str, np.ndarray] = {}
 
     def __call__(self, texts: list[str]) -> np.ndarray:
-        from penny_slm.training.heads import length_batches
+        from penny_slm.training.heads import _mean_pool, _sorted_batches
 
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        for idx in length_batches([len(t) for t in missing], self.batch_size):
-            chunk = [missing[i] for i in idx]
-            self._vectors.update(zip(chunk, self._embed(chunk)))
-        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
-
-    def _embed(self, texts: list[str]) -> np.ndarray:
         with self._torch.no_grad():
-            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
-            hidden = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            vectors = (hidden * mask).sum(1) / mask.sum(1)
-            vectors = self._torch.nn.functional.normalize(vectors, dim=-1)
-        return vectors.numpy()
+            for idx, batch in _sorted_batches(self.tokenizer, missing, 256, self.batch_size) if missing else ():
+                pooled = _mean_pool(self.model(**batch).last_hidden_state, batch["attention_mask"])
+                vectors = self._torch.nn.functional.normalize(pooled, dim=-1).numpy()
+                self._vectors.update((missing[i], v) for i, v in zip(idx, vectors))
+        return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 384), np.float32)
 
 
 def _cosines(embed: Callable[[list[str]], np.ndarray], a: list[str], b: list[str]) -> np.ndarray:

@@ -90,8 +90,8 @@ def test_the_meaning_embedder_gives_each_text_the_vector_it_gets_alone() -> None
     texts = ["Sure.", "The tests pass now: line 40 no longer divides by zero, and the log says why.",
              "Read the log.", "Sure."] + [f"Item {i} of a longer list of things to check before a release." for i in range(40)]
     batched = SentenceEmbedder(batch_size=8)(texts)
-    alone = SentenceEmbedder()
-    expected = np.stack([alone._embed([t])[0] for t in texts])
+    alone = SentenceEmbedder(batch_size=1)  # batches of one: no padding
+    expected = np.stack([alone([t])[0] for t in texts])
     assert batched.shape == (len(texts), 384)
     assert np.allclose(batched, expected, atol=1e-5)
     assert np.array_equal(batched[0], batched[3])
