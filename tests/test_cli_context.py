@@ -61,6 +61,10 @@ def test_bad_rows_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_metric_blocks() -> None:
     assert regression_block([0.1, 0.5, 0.9], [0.2, 0.4, 0.8]) == {"n": 3, "pearson": 0.982, "spearman": 1.0, "mae": 0.1}
+    # pairs: (1 over 0) right, wrong, tied; a pair missing a member and unpaired rows are not counted
+    paired = regression_block([1, 0, 1, 0, 1, 0, 1, 0.5], [0.9, 0.1, 0.2, 0.6, 0.5, 0.5, 0.3, 0.1],
+                              ["a", "a", "b", "b", "c", "c", "d", None])
+    assert paired["pairs"] == 3 and paired["paired_accuracy"] == 0.5
     assert slang_block([["fr"], [], ["no cap", "ngl"]], [["FR"], ["bet"], ["ngl"]]) == {
         "n": 3, "precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "sentence_precision": 0.6667, "sentence_recall": 1.0}
     assert readability("Go.") < readability("Institutional considerations necessitate comprehensive reorganisation.")

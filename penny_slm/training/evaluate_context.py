@@ -65,11 +65,23 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float | None:
     return round(float(np.corrcoef(a, b)[0, 1]), 4)
 
 
-def regression_block(gold: Sequence[float], pred: Sequence[float]) -> dict[str, Any]:
-    """Pearson, Spearman and MAE of predicted against gold values (formality or technical depth)."""
+def regression_block(gold: Sequence[float], pred: Sequence[float], pairs: Sequence[Any] | None = None) -> dict[str, Any]:
+    """Pearson, Spearman and MAE of predicted against gold values (formality or technical depth); with ``pairs`` (a
+    pair id per row, None for none) also ``paired_accuracy``: the share of pairs whose higher-labelled text is
+    predicted higher (a tie counts half), for sources that rank two texts instead of rating one (GenPlus)."""
     g, p = np.asarray(gold, float), np.asarray(pred, float)
-    return {"n": len(g), "pearson": _pearson(g, p), "spearman": _pearson(_ranks(g), _ranks(p)),
-            "mae": round(float(np.abs(g - p).mean()), 4) if len(g) else None}
+    out = {"n": len(g), "pearson": _pearson(g, p), "spearman": _pearson(_ranks(g), _ranks(p)),
+           "mae": round(float(np.abs(g - p).mean()), 4) if len(g) else None}
+    if pairs is not None and any(x is not None for x in pairs):
+        members: dict[Any, list[int]] = {}
+        for i, pair in enumerate(pairs):
+            if pair is not None:
+                members.setdefault(pair, []).append(i)
+        scores = [1.0 if p[hi] > p[lo] else 0.5 if p[hi] == p[lo] else 0.0
+                  for ids in members.values() if len(ids) == 2 and g[ids[0]] != g[ids[1]]
+                  for hi, lo in [sorted(ids, key=lambda i: -g[i])]]
+        out |= {"pairs": len(scores), "paired_accuracy": round(float(np.mean(scores)), 4) if scores else None}
+    return out
 
 
 def mood_block(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, Any]:
@@ -155,9 +167,9 @@ def evaluate_context(rows: Sequence[dict[str, Any]], run: Callable[[TurnContext]
     for key, attr in (("formality", "formality_level"), ("technical_depth", "technical_depth")):
         idx = [i for i, r in enumerate(rows) if key in r and getattr(outputs[i], attr) is not None]
         if any(key in r for r in rows):
-            gold = [rows[i][key] for i in idx]
-            result[key] = regression_block(gold, [getattr(outputs[i], attr) for i in idx])
-            baseline[key] = regression_block(gold, [readability(rows[i]["text"]) for i in idx])
+            gold, pairs = [rows[i][key] for i in idx], [rows[i].get("pair") for i in idx]
+            result[key] = regression_block(gold, [getattr(outputs[i], attr) for i in idx], pairs)
+            baseline[key] = regression_block(gold, [readability(rows[i]["text"]) for i in idx], pairs)
     idx = [i for i, r in enumerate(rows) if "mood" in r]
     if idx:
         gold_moods = [rows[i]["mood"] for i in idx]

@@ -83,9 +83,10 @@ def populate() -> None:
         if _populated:
             return
         _populated = True
-        from penny_slm.training.importers import attachment, cheer, context, guard, research
+        from penny_slm.training.importers import attachment, cheer, context, guard, register, research
 
-        for name, fn in {**research.BY_SOURCE, **guard.BY_SOURCE, **cheer.BY_SOURCE, **context.BY_SOURCE}.items():
+        for name, fn in {**research.BY_SOURCE, **guard.BY_SOURCE, **cheer.BY_SOURCE, **context.BY_SOURCE,
+                         **register.BY_SOURCE}.items():
             IMPORTERS.register(name)(_files_only(_chain(fn, attachment.BY_SOURCE.get(name))))
         IMPORTERS.register("model-spec")(_files_only(_model_spec))
 

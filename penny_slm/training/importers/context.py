@@ -24,6 +24,8 @@ Row = dict[str, object]
 EKMAN = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 XED_TO_EKMAN = {"1": "anger", "3": "disgust", "4": "fear", "5": "joy", "6": "sadness", "7": "surprise"}
 GOEMOTIONS_SPLITS = ("data/ekman/train.tsv", "data/ekman/dev.tsv")
+GOEMOTIONS_FORMALITY = 0.2
+"""The formality prior of a Reddit comment: the informal anchor of the formality dimension (``importers.register``)."""
 
 
 def _sha1(text: str) -> str:
@@ -53,7 +55,8 @@ def goemotions(files: dict[str, Path], overlap: frozenset[str] | None = None) ->
             ids = parts[1].split(",")
             if len(ids) != 1:
                 continue
-            yield {"text": parts[0].strip(), "mood": labels[int(ids[0])], "split": split.split("/")[-1][:-4]}
+            yield {"text": parts[0].strip(), "mood": labels[int(ids[0])], "split": split.split("/")[-1][:-4],
+                   "formality": GOEMOTIONS_FORMALITY}
 
 
 _SPACE_BEFORE = re.compile(r"\s+(?=[.,!?;:%)\]]|'(?:s|re|ve|ll|d|m|t)\b|n't\b)")
@@ -80,21 +83,23 @@ def xed(files: dict[str, Path]) -> Iterator[Row]:
 
 
 def genplus(files: dict[str, Path]) -> Iterator[Row]:
-    """GenPlus-Translator (MIT; glosses CC BY-SA 4.0; held out for slang): each original sentence with no slang
-    (``"slang": []``) and each synthetic Gen-Z rewrite with the vocabulary terms it contains, found again by
+    """GenPlus-Translator (MIT; glosses CC BY-SA 4.0; held out for slang and formality): each original sentence with
+    no slang (``"slang": []``) and each synthetic Gen-Z rewrite with the vocabulary terms it contains, found again by
     case-insensitive word-boundary match (the stored ``terms`` are substring matches: "bet" in "better"), the
-    convention's exclusions (``rules.slang.NOT_SLANG``) removed. A rewrite with no vocabulary term left is dropped:
-    its slang is outside the vocabulary, so neither label would be true."""
+    convention's exclusions (``rules.slang.NOT_SLANG``) removed. A rewrite with no vocabulary term left carries no
+    slang label: its slang is outside the vocabulary, so neither label would be true.
+
+    Formality as pairs: the original is ``"formality": 1`` and its rewrite ``0`` with the same ``"pair"``, which
+    says only that the original is the more formal of the two (``eval context`` reports paired accuracy)."""
     from penny_slm.rules.slang import NOT_SLANG, term_pattern
 
     vocab = sorted({str(v["word"]).lower() for v in json.loads(files["vocabulary.json"].read_text(encoding="utf-8"))}
                    - NOT_SLANG)
     pattern = term_pattern(tuple(vocab))
-    for pair in json.loads(files["data/generated-10000.json"].read_text(encoding="utf-8")):
-        yield {"text": pair["original"], "slang": []}
+    for i, pair in enumerate(json.loads(files["data/generated-10000.json"].read_text(encoding="utf-8"))):
+        yield {"text": pair["original"], "slang": [], "formality": 1.0, "pair": i}
         terms = [m.group(0) for m in pattern.finditer(pair["translated"])]
-        if terms:
-            yield {"text": pair["translated"], "slang": terms}
+        yield {"text": pair["translated"], "formality": 0.0, "pair": i} | ({"slang": terms} if terms else {})
 
 
 BY_SOURCE = {"goemotions": goemotions, "xed": xed, "genplus": genplus}
