@@ -86,8 +86,8 @@ def test_emobank_takes_the_genre_prior_and_drops_semeval(tmp_path: Path) -> None
 def test_arc_and_pubmedqa_depth_priors(tmp_path: Path) -> None:
     from penny_slm.training.importers.register import arc, arc_depth, pubmedqa
 
-    header = "questionID,originalQuestionID,totalPossiblePoint,AnswerKey,isMultipleChoiceQuestion,includesDiagram," \
-             "examName,schoolGrade,year,question,subject,category\n"
+    header = ("questionID,originalQuestionID,totalPossiblePoint,AnswerKey,isMultipleChoiceQuestion,includesDiagram,"
+              "examName,schoolGrade,year,question,subject,category\n")
     files = {"ARC-Easy/ARC-Easy-Train.csv": write(tmp_path, "arc.csv", header +
                                                   'Q1,1,1,B,1,0,MCAS,3,2007,Which animal can fly? (A) a dog (B) a bird,,Train\n'
                                                   'Q2,2,1,A,1,0,MCAS,9,2007,"Why do  lichens grow? (A) x (B) y",,Train\n'

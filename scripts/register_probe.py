@@ -1,0 +1,90 @@
+"""Register probe: would a formality or depth head on MiniLM beat the rules (``rules/register.py``) on held-out text?
+
+Frozen all-MiniLM-L6-v2 sentence vectors + ridge regression, trained on the source priors of the formality and
+depth training sources (``importers.register``; GoEmotions as the informal anchor, and optionally as the everyday
+anchor of depth at ``--everyday-depth``), the ridge penalty chosen on the training sources' stable dev tenth
+(``datasets.is_dev``). Scored on the held-out sources only: GenPlus pairs for formality (paired accuracy, Spearman)
+and CEFR-SP Wiki-Auto for depth (Spearman against the CEFR level), next to the rules and the Flesch-Kincaid
+baseline. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
+"Formality and depth heads: measured, not shipped".
+
+    python scripts/register_probe.py --goemotions 4000 --pairs 2000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import Ridge
+
+from penny_slm.rules import register
+from penny_slm.training import importers
+from penny_slm.training.datasets import is_dev
+from penny_slm.training.evaluate import SentenceEmbedder
+from penny_slm.training.evaluate_context import readability, regression_block
+
+ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0)
+
+
+def ridge_on_dev(x: np.ndarray, y: np.ndarray, texts: list[str]) -> tuple[Ridge, float, float]:
+    """The ridge whose penalty correlates best on the dev tenth, refitted on all rows; (model, alpha, dev Pearson)."""
+    dev = np.array([is_dev(t) for t in texts])
+    scored = []
+    for alpha in ALPHAS:
+        pred = Ridge(alpha=alpha).fit(x[~dev], y[~dev]).predict(x[dev])
+        scored.append((float(np.corrcoef(pred, y[dev])[0, 1]), alpha))
+    r, alpha = max(scored)
+    return Ridge(alpha=alpha).fit(x, y), alpha, round(r, 4)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--goemotions", type=int, default=4000, help="GoEmotions rows sampled as the informal anchor")
+    parser.add_argument("--everyday-depth", type=float, default=0.05, help="depth prior of the GoEmotions anchor rows")
+    parser.add_argument("--pairs", type=int, default=2000, help="GenPlus pairs sampled (0: all 10,000)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    formality_train, _ = importers.rows("formality", ("train",))
+    reddit = [r for r in formality_train if r["source"] == "goemotions"]
+    anchor = rng.sample(reddit, min(args.goemotions, len(reddit)))
+    formality_rows = [r for r in formality_train if r["source"] != "goemotions"] + anchor
+    depth_rows = importers.rows("depth", ("train",))[0]
+    everyday = [{"text": r["text"], "technical_depth": args.everyday_depth} for r in anchor[: args.goemotions // 2]]
+    genplus = importers.rows("formality", ("test",))[0]
+    if args.pairs:
+        keep = set(random.Random(0).sample(sorted({r["pair"] for r in genplus}), args.pairs))
+        genplus = [r for r in genplus if r["pair"] in keep]
+    cefr = importers.rows("depth", ("test",))[0]
+
+    embed = SentenceEmbedder(batch_size=64)
+    out: dict[str, Any] = {"rows": {"formality_train": len(formality_rows), "depth_train": len(depth_rows) + len(everyday),
+                                    "genplus": len(genplus), "cefr": len(cefr)}}
+
+    def held_out(rows: list[dict[str, Any]], key: str, pred: np.ndarray | list[float]) -> dict[str, Any]:
+        return regression_block([r[key] for r in rows], list(np.clip(pred, 0, 1)), [r.get("pair") for r in rows])
+
+    model, alpha, dev_r = ridge_on_dev(embed([r["text"] for r in formality_rows]),
+                                       np.array([r["formality"] for r in formality_rows]), [r["text"] for r in formality_rows])
+    out["formality"] = {"head": held_out(genplus, "formality", model.predict(embed([r["text"] for r in genplus]))),
+                        "alpha": alpha, "dev_pearson": dev_r,
+                        "rules": held_out(genplus, "formality", [register.formality(r["text"]) for r in genplus]),
+                        "readability": held_out(genplus, "formality", [readability(r["text"]) for r in genplus])}
+    for name, rows in (("depth", depth_rows), ("depth_with_everyday_anchor", depth_rows + everyday)):
+        model, alpha, dev_r = ridge_on_dev(embed([r["text"] for r in rows]), np.array([r["technical_depth"] for r in rows]),
+                                           [r["text"] for r in rows])
+        out[name] = {"head": held_out(cefr, "technical_depth", model.predict(embed([r["text"] for r in cefr]))),
+                     "alpha": alpha, "dev_pearson": dev_r}
+    out["depth"] |= {"rules": held_out(cefr, "technical_depth", [register.technical_depth(r["text"]) for r in cefr]),
+                     "readability": held_out(cefr, "technical_depth", [readability(r["text"]) for r in cefr])}
+    print(json.dumps(out, indent=None if args.json else 1))
+
+
+if __name__ == "__main__":
+    main()
