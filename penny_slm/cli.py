@@ -757,7 +757,8 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
 
     ec = esub.add_parser("context", help="evaluate the context step (formality, depth, mood, slang) against its baselines")
-    ec.add_argument("--data", required=True, help='JSONL of {"text", "formality"?, "technical_depth"?, "mood"?, "slang"?: [...]}')
+    ec.add_argument("--data", required=True,
+                    help='JSONL of {"text", "formality"?, "technical_depth"?, "mood"?, "slang"?: [...], "pair"?: id}')
     ec.add_argument("--json", action="store_true")
 
     ew = esub.add_parser("rewriter", help="evaluate a rewriter version on held-out pairs (alone and through the guard)")

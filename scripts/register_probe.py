@@ -1,9 +1,10 @@
 """Register probe: would a formality or depth head on MiniLM beat the rules (``rules/register.py``) on held-out text?
 
 Frozen all-MiniLM-L6-v2 sentence vectors + ridge regression, trained on the source priors of the formality and
-depth training sources (``importers.register``; GoEmotions as the informal anchor, and optionally as the everyday
-anchor of depth at ``--everyday-depth``), the ridge penalty chosen on the training sources' stable dev tenth
-(``datasets.is_dev``). Scored on the held-out sources only: GenPlus pairs for formality (paired accuracy, Spearman)
+depth training sources (``importers.register``; GoEmotions as the informal anchor, and half of those comments as the
+everyday anchor of depth at ``--everyday-depth`` in a second depth fit), training rows that equal or nearly equal a
+held-out text dropped as the builds do (``datasets.drop_overlapping``), the ridge penalty chosen on the training
+sources' stable dev tenth (``datasets.is_dev``). Scored on the held-out sources only: GenPlus pairs for formality (paired accuracy, Spearman)
 and CEFR-SP Wiki-Auto for depth (Spearman against the CEFR level), next to the rules and the Flesch-Kincaid
 baseline. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
 "Formality and depth heads: measured, not shipped".
@@ -23,7 +24,7 @@ from sklearn.linear_model import Ridge
 
 from penny_slm.rules import register
 from penny_slm.training import importers
-from penny_slm.training.datasets import is_dev
+from penny_slm.training.datasets import drop_overlapping, is_dev
 from penny_slm.training.evaluate import SentenceEmbedder
 from penny_slm.training.evaluate_context import readability, regression_block
 
@@ -58,10 +59,14 @@ def main() -> None:
     depth_rows = importers.rows("depth", ("train",))[0]
     everyday = [{"text": r["text"], "technical_depth": args.everyday_depth} for r in anchor[: args.goemotions // 2]]
     genplus = importers.rows("formality", ("test",))[0]
-    if args.pairs:
-        keep = set(random.Random(0).sample(sorted({r["pair"] for r in genplus}), args.pairs))
+    pair_ids = sorted({r["pair"] for r in genplus})
+    if 0 < args.pairs < len(pair_ids):
+        keep = set(random.Random(0).sample(pair_ids, args.pairs))
         genplus = [r for r in genplus if r["pair"] in keep]
     cefr = importers.rows("depth", ("test",))[0]
+    formality_rows = drop_overlapping(formality_rows, [r["text"] for r in genplus])
+    depth_rows = drop_overlapping(depth_rows, [r["text"] for r in cefr])
+    everyday = drop_overlapping(everyday, [r["text"] for r in cefr])
 
     embed = SentenceEmbedder(batch_size=64)
     out: dict[str, Any] = {"rows": {"formality_train": len(formality_rows), "depth_train": len(depth_rows) + len(everyday),

@@ -57,6 +57,22 @@ def test_bad_rows_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     data.write_text('{"text": "hi", "mood": "happy"}\n')
     assert main(["eval", "context", "--data", str(data), "--json"]) == 2
     assert "bad.jsonl:1: mood must be one of" in capsys.readouterr().err
+    data.write_text('{"text": "hi", "formality": 1, "pair": ["a"]}\n')
+    assert main(["eval", "context", "--data", str(data), "--json"]) == 2
+    assert "bad.jsonl:1: pair must be a string or an integer id" in capsys.readouterr().err
+
+
+def test_pairs_are_scored_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    rows = [{"text": "I would appreciate your assistance with the enclosed documentation.", "formality": 1, "pair": "p1"},
+            {"text": "yo can u help w this lol", "formality": 0, "pair": "p1"},
+            {"text": "Kindly confirm receipt of the payment.", "formality": 1, "pair": "p2"},
+            {"text": "ngl did u get the cash??", "formality": 0, "pair": "p2"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["eval", "context", "--data", str(data), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["formality"]["pairs"] == 2 and out["formality"]["paired_accuracy"] == 1.0
+    assert out["baseline"]["formality"]["pairs"] == 2
 
 
 def test_metric_blocks() -> None:
@@ -65,6 +81,8 @@ def test_metric_blocks() -> None:
     paired = regression_block([1, 0, 1, 0, 1, 0, 1, 0.5], [0.9, 0.1, 0.2, 0.6, 0.5, 0.5, 0.3, 0.1],
                               ["a", "a", "b", "b", "c", "c", "d", None])
     assert paired["pairs"] == 3 and paired["paired_accuracy"] == 0.5
+    # the less formal text first: rank comes from the labels, not from the order
+    assert regression_block([0, 1, 0, 1], [0.2, 0.7, 0.9, 0.4], [7, 7, 8, 8])["paired_accuracy"] == 0.5
     assert slang_block([["fr"], [], ["no cap", "ngl"]], [["FR"], ["bet"], ["ngl"]]) == {
         "n": 3, "precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "sentence_precision": 0.6667, "sentence_recall": 1.0}
     assert readability("Go.") < readability("Institutional considerations necessitate comprehensive reorganisation.")

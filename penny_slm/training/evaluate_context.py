@@ -1,7 +1,8 @@
 """``penny-slm eval context``: the context step against labelled messages, its baselines side by side (docs/cli.md).
 
-Rows: ``{"text", "formality"?: 0–1, "technical_depth"?: 0–1, "mood"?: str, "slang"?: [terms as they appear]}``.
-One block per label present: formality and depth ``{n, pearson, spearman, mae}``; mood ``{n, accuracy, macro_f1,
+Rows: ``{"text", "formality"?: 0–1, "technical_depth"?: 0–1, "mood"?: str, "slang"?: [terms as they appear],
+"pair"?: str or int}``. One block per label present: formality and depth ``{n, pearson, spearman, mae}``, plus
+``pairs`` and ``paired_accuracy`` when rows share ``pair`` ids (two texts ranked, not rated: GenPlus); mood ``{n, accuracy, macro_f1,
 per_class}``; slang ``{n, precision, recall, f1, sentence_precision, sentence_recall}`` (terms matched
 case-insensitively on the surface form). Baselines: the Flesch–Kincaid grade mapped to 0–1 (``grade / 16``) for
 formality and depth, the majority class ``neutral`` (the largest of GoEmotions' 28 labels, and of XED) for mood, and the plain lexicon
@@ -45,6 +46,8 @@ def load_context_jsonl(path: str | Path) -> list[dict[str, Any]]:
             raise InputError(f"{path}:{i}: mood must be one of {', '.join(MOODS)}")
         if "slang" in row and not (isinstance(row["slang"], list) and all(isinstance(t, str) for t in row["slang"])):
             raise InputError(f"{path}:{i}: slang must be a list of strings")
+        if "pair" in row and not isinstance(row["pair"], str | int):
+            raise InputError(f"{path}:{i}: pair must be a string or an integer id")
         rows.append(row)
     return rows
 
@@ -77,9 +80,11 @@ def regression_block(gold: Sequence[float], pred: Sequence[float], pairs: Sequen
         for i, pair in enumerate(pairs):
             if pair is not None:
                 members.setdefault(pair, []).append(i)
-        scores = [1.0 if p[hi] > p[lo] else 0.5 if p[hi] == p[lo] else 0.0
-                  for ids in members.values() if len(ids) == 2 and g[ids[0]] != g[ids[1]]
-                  for hi, lo in [sorted(ids, key=lambda i: -g[i])]]
+        scores = []
+        for a, b in (ids for ids in members.values() if len(ids) == 2):
+            if g[a] != g[b]:
+                hi, lo = (a, b) if g[a] > g[b] else (b, a)
+                scores.append(1.0 if p[hi] > p[lo] else 0.5 if p[hi] == p[lo] else 0.0)
         out |= {"pairs": len(scores), "paired_accuracy": round(float(np.mean(scores)), 4) if scores else None}
     return out
 

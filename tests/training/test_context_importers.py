@@ -63,11 +63,11 @@ def test_genplus_relabels_terms_on_word_boundaries_and_pairs_formality(tmp_path:
     files = {"vocabulary.json": write(tmp_path, "vocabulary.json", json.dumps(vocab)),
              "data/generated-10000.json": write(tmp_path, "gen.json", json.dumps(pairs))}
     assert list(genplus(files)) == [
-        {"text": "That is a better plan.", "slang": [], "formality": 1.0, "pair": 0},
+        {"text": "That is a better plan.", "slang": [], "formality": 1.0, "pair": "genplus-0"},
         # only 'better' and 'gonna': no slang label, but still the less formal of its pair
-        {"text": "That plan is better, gonna do it.", "formality": 0.0, "pair": 0},
-        {"text": "The party was exciting.", "slang": [], "formality": 1.0, "pair": 1},
-        {"text": "The party was LIT, bet.", "formality": 0.0, "pair": 1, "slang": ["LIT", "bet"]}]
+        {"text": "That plan is better, gonna do it.", "formality": 0.0, "pair": "genplus-0"},
+        {"text": "The party was exciting.", "slang": [], "formality": 1.0, "pair": "genplus-1"},
+        {"text": "The party was LIT, bet.", "formality": 0.0, "pair": "genplus-1", "slang": ["LIT", "bet"]}]
 
 
 def test_emobank_takes_the_genre_prior_and_drops_semeval(tmp_path: Path) -> None:
@@ -91,10 +91,12 @@ def test_arc_and_pubmedqa_depth_priors(tmp_path: Path) -> None:
     files = {"ARC-Easy/ARC-Easy-Train.csv": write(tmp_path, "arc.csv", header +
                                                   'Q1,1,1,B,1,0,MCAS,3,2007,Which animal can fly? (A) a dog (B) a bird,,Train\n'
                                                   'Q2,2,1,A,1,0,MCAS,9,2007,"Why do  lichens grow? (A) x (B) y",,Train\n'
-                                                  'Q3,3,1,A,1,0,MCAS,,2007,No grade given? (A) x,,Train\n'),
+                                                  'Q3,3,1,A,1,0,MCAS,,2007,No grade given? (A) x,,Train\n'
+                                                  'Q4,4,1,2,1,0,NYSEDREGENTS,8,2007,Plants need (1) light (2) salt,,Train\n'),
              "README.md": write(tmp_path, "README.md", "not a csv")}
     assert list(arc(files)) == [{"text": "Which animal can fly?", "technical_depth": 0.15},
-                                {"text": "Why do lichens grow?", "technical_depth": 0.45}]
+                                {"text": "Why do lichens grow?", "technical_depth": 0.45},
+                                {"text": "Plants need", "technical_depth": 0.4}]
     assert arc_depth(1) == 0.15 and arc_depth(12) == 0.45
     qa = {"1": {"QUESTION": "Do statins reduce  mortality in sepsis?", "CONTEXTS": ["not read"]}, "2": {"QUESTION": ""}}
     assert list(pubmedqa({"data/ori_pqal.json": write(tmp_path, "pqal.json", json.dumps(qa))})) == [

@@ -47,7 +47,7 @@ RESEARCH_ROWS = [
     {"text": "explain recursion like I'm five", "needs_research": False, "category": "concept_explanation"},
     {"text": LONG, "needs_research": False, "category": "concept_explanation"},
 ]
-MOOD_ROWS = [{"text": "I can't believe they cancelled it again", "mood": "anger"},
+MOOD_ROWS = [{"text": "I can't believe they cancelled it again", "mood": "anger", "formality": 0.2},
              {"text": "that made my whole week", "mood": "joy"}]
 SLANG_ROWS = [{"text": "that fit is bussin no cap", "slang": ["bussin", "no cap"]}]
 
@@ -360,6 +360,21 @@ def test_data_check_skips_training_rows_the_build_drops_for_overlapping_a_held_o
     assert main(["data", "check", "--manifest", str(path), "--against", str(checked), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["exact"]["count"] == report["near"]["count"] == 0 and report["checked"] == 3
+
+
+def test_data_check_leaves_out_tasks_that_train_nothing(tmp_path: Path, upstream: tuple[Path, str],
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """A source feeding mood and formality: its rows are training texts for mood, not for formality, which no artifact
+    trains (``overlap.UNTRAINED_TASKS``)."""
+    root, commit = upstream
+    path = _manifest(tmp_path, commit, beta={"files": {"data/b.jsonl": _pin("data/b.jsonl")},
+                                             "uses": {"mood": "train", "formality": "train"}})
+    fetch(load_manifest(path).select(["beta"]), _mirrors(root, tmp_path / "mirrors", "bare"))
+    assert len(importers.rows("formality", ("train",), load_manifest(path))[0]) == 1
+    checked = tmp_path / "checked.jsonl"
+    checked.write_text(json.dumps({"text": MOOD_ROWS[0]["text"]}) + "\n")
+    assert main(["data", "check", "--manifest", str(path), "--against", str(checked), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["exact"]["examples"][0]["origins"] == ["mood: source beta"]
 
 
 def test_near_duplicates_are_found_at_the_stated_similarity() -> None:

@@ -97,9 +97,9 @@ def genplus(files: dict[str, Path]) -> Iterator[Row]:
                    - NOT_SLANG)
     pattern = term_pattern(tuple(vocab))
     for i, pair in enumerate(json.loads(files["data/generated-10000.json"].read_text(encoding="utf-8"))):
-        yield {"text": pair["original"], "slang": [], "formality": 1.0, "pair": i}
+        yield {"text": pair["original"], "slang": [], "formality": 1.0, "pair": f"genplus-{i}"}
         terms = [m.group(0) for m in pattern.finditer(pair["translated"])]
-        yield {"text": pair["translated"], "formality": 0.0, "pair": i} | ({"slang": terms} if terms else {})
+        yield {"text": pair["translated"], "formality": 0.0, "pair": f"genplus-{i}"} | ({"slang": terms} if terms else {})
 
 
 BY_SOURCE = {"goemotions": goemotions, "xed": xed, "genplus": genplus}

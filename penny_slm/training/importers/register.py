@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,10 @@ def emobank(files: dict[str, Path]) -> Iterator[Row]:
             yield {"text": text, "formality": prior}
 
 
+_OPTIONS = re.compile(r"\s\((?:A|1)\)\s")
+"""Where an ARC question's answer options start: "(A) ..." or, in the New York Regents items, "(1) ..."."""
+
+
 def arc_depth(grade: int) -> float:
     """The depth prior of an ARC question for a school grade (3-9)."""
     return round(0.15 + 0.05 * (min(9, max(3, grade)) - 3), 2)
@@ -64,7 +69,7 @@ def arc(files: dict[str, Path]) -> Iterator[Row]:
         if not path.endswith(".csv"):
             continue
         for record in csv.DictReader(io.StringIO(files[path].read_text(encoding="utf-8"))):
-            question = record["question"].split(" (A)")[0].strip()
+            question = _OPTIONS.split(record["question"])[0].strip()
             if question and record.get("schoolGrade", "").strip().isdigit():
                 yield {"text": " ".join(question.split()), "technical_depth": arc_depth(int(record["schoolGrade"]))}
 
