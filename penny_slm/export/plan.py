@@ -41,30 +41,30 @@ class TableRow:
 
 
 TABLE: dict[str, TableRow] = {
-    # Measured 2026-12-05 (issue 23) in a fresh clone, one `models build` into an empty registry after `data fetch`, the
-    # machine otherwise idle: 24 min 12 s in all, but with a 1,000-pair rewriter that was not kept (docs/MEASUREMENTS.md,
-    # "Third pass"); the rewriter's row is the previous full build's 1,600-pair figure. From the packaged data alone (a
-    # fresh clone without `data fetch`) research, tone and attachment take a fraction of these.
-    "research": TableRow(165.0, "measured 2026-12-05 in a fresh clone with the sources cached: 160.0 s (fine-tune "
-                                "124.3 s, 10,384 rows x 2 epochs); 58 s from the packaged data alone in a fresh clone",
+    # Measured 2026-12-05 (issue 23) in a fresh clone at 032028c, one `models build` into an empty registry after `data
+    # fetch`, the machine otherwise idle: 23 min 42 s in all, everything as shipped (docs/MEASUREMENTS.md, "Fourth
+    # pass"); another 2-vCPU machine of the same kind took about 27 min the same day ("Third pass"). From the packaged
+    # data alone (a fresh clone without `data fetch`) research, tone and attachment take a fraction of these.
+    "research": TableRow(150.0, "measured 2026-12-05 in a fresh clone with the sources cached: 148.3 s (fine-tune "
+                                "115.2 s, 10,384 rows x 2 epochs); 58 s from the packaged data alone in a fresh clone",
                          packaged=60.0),
-    "tone": TableRow(240.0, "measured 2026-12-05 in a fresh clone with the sources cached: 238.2 s (fine-tune 162.9 s, "
+    "tone": TableRow(220.0, "measured 2026-12-05 in a fresh clone with the sources cached: 215.6 s (fine-tune 162.7 s, "
                             "8,650 rows x 2 epochs; the default int8 preset refused by the parity gate, the FFN-output "
                             "preset kept); 40 s from the packaged data alone in a fresh clone (three epochs then)",
                      packaged=40.0),
-    "tone-screen": TableRow(15.0, "measured 2026-12-05: 11.0 s with the sources cached (8,650 rows), 2 s without",
+    "tone-screen": TableRow(10.0, "measured 2026-12-05: 8.9 s with the sources cached (8,650 rows), 2 s without",
                             packaged=2.0),
-    "mood": TableRow(225.0, "measured 2026-12-05 in a fresh clone: 224.5 s (fine-tune 144.5 s, 8,532 rows x 2 epochs at "
+    "mood": TableRow(185.0, "measured 2026-12-05 in a fresh clone: 180.6 s (fine-tune 121.5 s, 8,532 rows x 2 epochs at "
                             "64 tokens, with the dev scoring that picks the epoch; then int8 refused twice, fp32 "
                             "checked, and the evaluation of 4,903 dev rows and an 8,000-line XED sample on two "
                             "threads); not built without its sources"),
-    "attachment": TableRow(290.0, "measured 2026-12-05 in a fresh clone with the sources cached: 290.3 s (fine-tune "
-                                  "166.3 s, 4,908 rows x 3 epochs; scoring the 2,265 held-out Spiral-Bench replies "
-                                  "105 s); 10 s from the packaged data alone in a fresh clone", packaged=10.0),
-    "smollm2-135m": TableRow(70.0, "measured 2026-12-05: 66.1 s (the packaged GGUF exported to ONNX int8, no training)"),
-    "rewriter": TableRow(645.0, "measured 2026-12-05: 667 s, 513 s of it the fine-tune (1,600 of the 2,874 pairs, 200 "
-                                "steps), then the ONNX export, the parity check and the evaluation on 330 held-out "
-                                "pairs, which takes about 23 s less since"),
+    "attachment": TableRow(210.0, "measured 2026-12-05 in a fresh clone with the sources cached: 210.0 s (fine-tune "
+                                  "137.0 s, 4,908 rows x 3 epochs; scoring the 2,265 held-out Spiral-Bench replies "
+                                  "57 s); 10 s from the packaged data alone in a fresh clone", packaged=10.0),
+    "smollm2-135m": TableRow(60.0, "measured 2026-12-05: 56.4 s (the packaged GGUF exported to ONNX int8, no training)"),
+    "rewriter": TableRow(600.0, "measured 2026-12-05 in a fresh clone: 595.5 s, 476.3 s of it the fine-tune (1,600 of "
+                                "the 2,874 pairs, 200 steps, all 30 layers), then the ONNX export, the parity check and "
+                                "the evaluation on 330 held-out pairs"),
 }
 QUICK_TABLE: dict[str, TableRow] = {
     "research": TableRow(185.0, "measured 2026-12-04 with the public sources cached (9,757 training rows): 184.6 s; "
