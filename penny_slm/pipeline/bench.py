@@ -166,6 +166,9 @@ EXTRACTION_MESSAGES = (
     "idk, feeling kinda flat today tbh",
 )
 EXTRACTION_KEYS: dict[str, type] = {"slang": list, "formality": float, "mood": str}
+EXTRACTION_MAX_TOKENS = 80
+"""The token budget of each constrained extraction call, told to the mask too: a mask that believes it has more room
+than the call lets a looping list run past the cut, unclosed (3 of 4 parsed on one machine's int8 graph)."""
 
 
 def _rewrite_prompts(n: int) -> list[str]:
@@ -198,10 +201,10 @@ def _generator(model: str, cfg: SLMConfig, threads: int, n: int) -> dict[str, An
         "tokens_median": int(np.median([r.n_tokens for r in runs])),
     }
     if isinstance(generator, OnnxCausalLM):
-        mask = JsonMask(generator.tokenizer, EXTRACTION_KEYS, generator.stop_ids)
+        mask = JsonMask(generator.tokenizer, EXTRACTION_KEYS, generator.stop_ids, EXTRACTION_MAX_TOKENS)
         ask = "Reply with one JSON object: the user's slang words, formality from 0 to 1, and mood."
-        json_runs = [generator.chat([Message("system", ask), Message("user", text)], max_tokens=80, deadline_s=30,
-                                    logits_hook=mask) for text in EXTRACTION_MESSAGES]
+        json_runs = [generator.chat([Message("system", ask), Message("user", text)], max_tokens=EXTRACTION_MAX_TOKENS,
+                                    deadline_s=30, logits_hook=mask) for text in EXTRACTION_MESSAGES]
         result["json_constrained"] = {
             "calls": len(json_runs), "parsed": sum(parse_json_object(r.text, EXTRACTION_KEYS)[0] is not None for r in json_runs),
             **_decode_timings(json_runs),
