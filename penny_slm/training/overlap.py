@@ -254,8 +254,8 @@ OWN_TEST_FILES: dict[str, str] = {"research": "research_test.jsonl", "guard": "t
                                    "attachment": "attachment_test.jsonl"}
 """Each task's packaged test split: a build drops the imported training rows that overlap it (``splits.py``)."""
 UNTRAINED_TASKS = ("formality", "depth")
-"""Tasks whose imported rows train nothing: no formality or depth head ships (the rules beat the one measured,
-docs/MEASUREMENTS.md), so their rows are not training texts; GoEmotions feeds formality too, and counting it there
+"""Tasks whose imported rows train nothing: no formality or depth head ships (the one measured tied the rules on
+formality and lost on depth, docs/MEASUREMENTS.md), so their rows are not training texts; GoEmotions feeds formality too, and counting it there
 would bring back the rows the mood build drops for overlapping XED."""
 
 
