@@ -102,6 +102,7 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert not any(run["torch_imported"] for run in research + guard)
     layer = out["modules"]["layer"]  # one SLMLayer turn per call, main LLM injected and excluded
     assert [r["threads"] for r in layer] == [1, 2] and all(r["slm_added_ms"]["p50"] > 0 for r in layer)
+    assert all(0 < r["pre_llm_ms"]["p50"] <= r["slm_added_ms"]["p50"] for r in layer)
     assert all(r["modules"] == ["context", "guard", "research"] and r["torch_imported"] is False for r in layer)
 
 

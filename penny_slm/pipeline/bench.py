@@ -260,7 +260,9 @@ LAYER_RESPONSES = (
 
 
 def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
-    """Per-turn latency the SLM layer adds (main LLM injected and instant, so excluded), all enabled modules."""
+    """Per-turn latency the SLM layer adds (main LLM injected and instant, so excluded), all enabled modules; and the
+    pre-LLM phase alone (profile read, then research and context side by side), the part the user waits for before
+    the main LLM starts."""
     import asyncio
     import tempfile
     from pathlib import Path
@@ -276,16 +278,18 @@ def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     texts = _texts()
     replies = iter(LAYER_RESPONSES * (n + WARMUP))
     added: list[float] = []
+    pre_llm: list[float] = []
 
     async def turns() -> None:
         for i in range(n + WARMUP):
             turn = await layer.process(f"user{i % 3}", texts[i % len(texts)], llm=lambda _s, _m: next(replies))
             if i >= WARMUP:
                 added.append((turn.total_ms - turn.timings_ms["main_llm"]) / 1000)
+                pre_llm.append(turn.timings_ms["pre_llm"] / 1000)
 
     asyncio.run(turns())
     layer.close()
-    return {"slm_added_ms": _summary_ms(added), "load_s": round(load_s, 3),
+    return {"slm_added_ms": _summary_ms(added), "pre_llm_ms": _summary_ms(pre_llm), "load_s": round(load_s, 3),
             "modules": sorted(layer.modules)}
 
 
