@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -324,6 +325,7 @@ def evaluate_guard(guard: Callable[[str], GuardResult], rows: list[GuardRow]) ->
         "absolute_recall": round(found / len(labelled), 4) if labelled else None,
         "clean_false_positive_rate": round(sum(bool(g.violations_detected) for _, g in clean) / len(clean), 4) if clean else None,
         "clean_false_flags": [{"text": r.text[:160], "flagged": list(g.violations_detected)} for r, g in clean if g.violations_detected][:15],
+        "clean_false_flags_by_rule": dict(sorted(Counter(v for _, g in clean for v in g.violations_detected).items())),
         "rewritten_with_absolute_violation": leaked,
         "per_source": _guard_per_source(rows, results),
         "latency_ms": percentiles_ms(times),

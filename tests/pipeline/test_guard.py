@@ -149,6 +149,9 @@ def test_eval_guard_meets_the_issue_targets(models_env: Path, capsys: pytest.Cap
     assert out["n"] >= 300
     assert out["absolute_recall"] >= 0.995
     assert out["clean_false_positive_rate"] <= 0.05  # includes the (small) tone head's false flags
+    clean = sum(1 for line in (data_dir() / "guard_test.jsonl").read_text().splitlines() if line.strip() and not json.loads(line)["violations"])
+    flagged_rules = out["clean_false_flags_by_rule"]  # every flag on a clean row, counted by the rule that raised it
+    assert sum(flagged_rules.values()) >= round(out["clean_false_positive_rate"] * clean) and set(flagged_rules) <= set(out["per_violation"])
     assert out["rewritten_with_absolute_violation"] == 0
     assert set(out["latency_ms"]) == {"p50", "p95", "p99"}
     assert out["per_violation"]["coffee_reference"]["recall"] == 1.0
