@@ -6,7 +6,10 @@ everyday anchor of depth at ``--everyday-depth`` in a second depth fit), trainin
 held-out text dropped as the builds do (``datasets.drop_overlapping``), the ridge penalty chosen on the training
 sources' stable dev tenth (``datasets.is_dev``). Scored on the held-out sources only: GenPlus pairs for formality (paired accuracy, Spearman)
 and CEFR-SP Wiki-Auto for depth (Spearman against the CEFR level), next to the rules and the Flesch-Kincaid
-baseline. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
+baseline. CEFR-SP rates how hard a sentence is to read; the issue's depth is the audience a message is written for, so
+depth is also scored on an **audience** construction: 300 seeded messages each from sources no depth row comes from,
+at the level of their audience (``AUDIENCE``: everyday search and banking questions, school maths, consumer medicine,
+SQL developers), with the blend of head and rules (their mean) beside both. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
 "Formality and depth heads: measured, not shipped".
 
     python scripts/register_probe.py --goemotions 4000 --pairs 2000 --json
@@ -29,6 +32,20 @@ from penny_slm.training.evaluate import SentenceEmbedder
 from penny_slm.training.evaluate_context import readability, regression_block
 
 ALPHAS = (0.3, 1.0, 3.0, 10.0, 30.0)
+AUDIENCE = {"webquestions": 0.1, "mimics-manual": 0.1, "banking77": 0.1, "gsm8k-train": 0.4, "medquad": 0.6, "staqc-sql": 0.9}
+"""Research-task sources as an audience-level depth set: everyday questions, school maths, consumer health, developers'
+SQL titles. The levels are this probe's assumption (a source's audience, not a rating of each message)."""
+AUDIENCE_PER_SOURCE = 300
+
+
+def audience_rows(seed: int) -> list[dict[str, Any]]:
+    """``AUDIENCE_PER_SOURCE`` seeded messages of each ``AUDIENCE`` source, each with its source's level."""
+    by_source: dict[str, list[str]] = {}
+    for r in importers.rows("research", ("train", "test"))[0]:
+        by_source.setdefault(r["source"], []).append(r["text"])
+    rng = random.Random(seed)
+    return [{"text": t, "technical_depth": level, "source": source} for source, level in AUDIENCE.items()
+            for t in rng.sample(sorted(set(by_source.get(source, []))), min(AUDIENCE_PER_SOURCE, len(set(by_source.get(source, [])))))]
 
 
 def ridge_on_dev(x: np.ndarray, y: np.ndarray, texts: list[str]) -> tuple[Ridge, float, float]:
@@ -64,13 +81,14 @@ def main() -> None:
         keep = set(random.Random(0).sample(pair_ids, args.pairs))
         genplus = [r for r in genplus if r["pair"] in keep]
     cefr = importers.rows("depth", ("test",))[0]
+    audience = audience_rows(args.seed)
     formality_rows = drop_overlapping(formality_rows, [r["text"] for r in genplus])
-    depth_rows = drop_overlapping(depth_rows, [r["text"] for r in cefr])
-    everyday = drop_overlapping(everyday, [r["text"] for r in cefr])
+    depth_rows = drop_overlapping(depth_rows, [r["text"] for r in cefr + audience])
+    everyday = drop_overlapping(everyday, [r["text"] for r in cefr + audience])
 
     embed = SentenceEmbedder(batch_size=64)
     out: dict[str, Any] = {"rows": {"formality_train": len(formality_rows), "depth_train": len(depth_rows) + len(everyday),
-                                    "genplus": len(genplus), "cefr": len(cefr)}}
+                                    "genplus": len(genplus), "cefr": len(cefr), "audience": len(audience)}}
 
     def held_out(rows: list[dict[str, Any]], key: str, pred: np.ndarray | list[float]) -> dict[str, Any]:
         return regression_block([r[key] for r in rows], list(np.clip(pred, 0, 1)), [r.get("pair") for r in rows])
@@ -84,10 +102,17 @@ def main() -> None:
     for name, rows in (("depth", depth_rows), ("depth_with_everyday_anchor", depth_rows + everyday)):
         model, alpha, dev_r = ridge_on_dev(embed([r["text"] for r in rows]), np.array([r["technical_depth"] for r in rows]),
                                            [r["text"] for r in rows])
+        head = np.clip(model.predict(embed([r["text"] for r in audience])), 0, 1)
+        rules = np.array([register.technical_depth(r["text"]) for r in audience])
         out[name] = {"head": held_out(cefr, "technical_depth", model.predict(embed([r["text"] for r in cefr]))),
-                     "alpha": alpha, "dev_pearson": dev_r}
+                     "alpha": alpha, "dev_pearson": dev_r,
+                     "audience": {"head": held_out(audience, "technical_depth", head),
+                                  "blend": held_out(audience, "technical_depth", (head + rules) / 2)}}
     out["depth"] |= {"rules": held_out(cefr, "technical_depth", [register.technical_depth(r["text"]) for r in cefr]),
                      "readability": held_out(cefr, "technical_depth", [readability(r["text"]) for r in cefr])}
+    out["depth"]["audience"] |= {
+        "rules": held_out(audience, "technical_depth", [register.technical_depth(r["text"]) for r in audience]),
+        "readability": held_out(audience, "technical_depth", [readability(r["text"]) for r in audience])}
     print(json.dumps(out, indent=None if args.json else 1))
 
 
