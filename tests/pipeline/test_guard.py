@@ -15,6 +15,7 @@ from penny_slm.pipeline.model_registry import ModelRegistry
 from penny_slm.pipeline.modules.guard import NO_REWRITER, PersonalityGuard
 from penny_slm.rules.prohibitions import code_spans, detect
 from penny_slm.training.datasets import data_dir
+from penny_slm.training.evaluate import load_guard_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -149,9 +150,9 @@ def test_eval_guard_meets_the_issue_targets(models_env: Path, capsys: pytest.Cap
     assert out["n"] >= 300
     assert out["absolute_recall"] >= 0.995
     assert out["clean_false_positive_rate"] <= 0.05  # includes the (small) tone head's false flags
-    clean = sum(1 for line in (data_dir() / "guard_test.jsonl").read_text().splitlines() if line.strip() and not json.loads(line)["violations"])
-    flagged_rules = out["clean_false_flags_by_rule"]  # every flag on a clean row, counted by the rule that raised it
-    assert sum(flagged_rules.values()) >= round(out["clean_false_positive_rate"] * clean) and set(flagged_rules) <= set(out["per_violation"])
+    clean = sum(not row.violations for row in load_guard_jsonl(data_dir() / "guard_test.jsonl"))
+    by_rule = out["clean_false_flags_by_rule"]  # every flag on a clean row, counted by the rule that raised it
+    assert sum(by_rule.values()) >= round(out["clean_false_positive_rate"] * clean) and set(by_rule) <= set(out["per_violation"])
     assert out["rewritten_with_absolute_violation"] == 0
     assert set(out["latency_ms"]) == {"p50", "p95", "p99"}
     assert out["per_violation"]["coffee_reference"]["recall"] == 1.0
