@@ -206,9 +206,11 @@ def _context_tracker(cfg: SLMConfig) -> Any:
 
 
 def _eval_context(args: argparse.Namespace, cfg: SLMConfig) -> int:
-    from penny_slm.training.evaluate_context import evaluate_context, load_context_jsonl
+    from penny_slm.training.evaluate_context import evaluate_context, held_out_rows, load_context_jsonl
 
-    rows = load_context_jsonl(args.data)
+    if bool(args.data) == bool(args.real):
+        raise InputError("give either --data FILE.jsonl or --real TASK (formality, depth, mood or slang: its cached held-out source)")
+    rows = held_out_rows(args.real) if args.real else load_context_jsonl(args.data)
     tracker = _context_tracker(cfg)
     result = evaluate_context(rows, tracker.run, version=tracker.model_version)
     _print_json(result) if args.json else print(json.dumps(result))
@@ -757,8 +759,9 @@ def build_parser() -> argparse.ArgumentParser:
     eg.add_argument("--persona", help="personality.json (default: packaged, or $PENNY_PERSONA)")
 
     ec = esub.add_parser("context", help="evaluate the context step (formality, depth, mood, slang) against its baselines")
-    ec.add_argument("--data", required=True,
-                    help='JSONL of {"text", "formality"?, "technical_depth"?, "mood"?, "slang"?: [...], "pair"?: id}')
+    ec.add_argument("--data", help='JSONL of {"text", "formality"?, "technical_depth"?, "mood"?, "slang"?: [...], "pair"?: id}')
+    ec.add_argument("--real", choices=("formality", "depth", "mood", "slang"),
+                    help="the cached source held out for this task instead (GenPlus pairs, CEFR-SP, XED, GenPlus slang)")
     ec.add_argument("--json", action="store_true")
 
     ew = esub.add_parser("rewriter", help="evaluate a rewriter version on held-out pairs (alone and through the guard)")

@@ -30,26 +30,43 @@ MAJORITY_MOOD = "neutral"
 LABELS = ("formality", "technical_depth", "mood", "slang")
 
 
+HELD_OUT_LABEL = {"formality": "formality", "depth": "technical_depth", "mood": "mood", "slang": "slang"}
+"""Context task → the label its held-out source carries (GenPlus pairs, CEFR-SP, XED, GenPlus slang; docs/DATA.md)."""
+
+
+def checked_row(row: Any, where: str) -> dict[str, Any]:
+    """One eval row, checked: ``InputError`` names ``where`` and the field."""
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        raise InputError(f"{where}: each line needs a string 'text'")
+    for key in ("formality", "technical_depth"):
+        if key in row and not (isinstance(row[key], int | float) and 0.0 <= row[key] <= 1.0):
+            raise InputError(f"{where}: {key} must be a number 0-1")
+    if "mood" in row and row["mood"] not in MOODS:
+        raise InputError(f"{where}: mood must be one of {', '.join(MOODS)}")
+    if "slang" in row and not (isinstance(row["slang"], list) and all(isinstance(t, str) for t in row["slang"])):
+        raise InputError(f"{where}: slang must be a list of strings")
+    if "pair" in row and not isinstance(row["pair"], str | int):
+        raise InputError(f"{where}: pair must be a string or an integer id")
+    return row
+
+
 def load_context_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Rows of an eval file, each checked: ``InputError`` names the line and the field."""
-    rows = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise InputError(f"{path}:{i}: each line needs a string 'text'")
-        for key in ("formality", "technical_depth"):
-            if key in row and not (isinstance(row[key], int | float) and 0.0 <= row[key] <= 1.0):
-                raise InputError(f"{path}:{i}: {key} must be a number 0-1")
-        if "mood" in row and row["mood"] not in MOODS:
-            raise InputError(f"{path}:{i}: mood must be one of {', '.join(MOODS)}")
-        if "slang" in row and not (isinstance(row["slang"], list) and all(isinstance(t, str) for t in row["slang"])):
-            raise InputError(f"{path}:{i}: slang must be a list of strings")
-        if "pair" in row and not isinstance(row["pair"], str | int):
-            raise InputError(f"{path}:{i}: pair must be a string or an integer id")
-        rows.append(row)
-    return rows
+    return [checked_row(json.loads(line), f"{path}:{i}")
+            for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1) if line.strip()]
+
+
+def held_out_rows(task: str) -> list[dict[str, Any]]:
+    """The cached source held out for ``task`` (``HELD_OUT_LABEL``), each row cut to its text, that task's label and
+    its pair id, so the report has that task's block alone (GenPlus rows carry slang and formality both)."""
+    from penny_slm.training import importers
+
+    key = HELD_OUT_LABEL[task]
+    rows = importers.rows(task, ("test",))[0]
+    if not rows:
+        raise InputError(f"no held-out {task} source is cached; fetch it with: penny-slm data fetch")
+    return [checked_row({k: r[k] for k in ("text", key, "pair") if k in r}, f"{task} held-out row {i}")
+            for i, r in enumerate(rows, 1)]
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

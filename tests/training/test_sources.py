@@ -443,3 +443,22 @@ def test_the_packaged_manifest_keeps_held_out_and_reserved_data_out_of_training(
     assert not [p for p in paths if "alpaca" in p.lower()]
     medquad = manifest.get("medquad")
     assert sum(t.count for t in medquad.trees) == 11274
+
+
+def test_eval_context_real_scores_the_cached_held_out_source_of_one_task(tmp_path: Path, upstream: tuple[Path, str],
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """``eval context --real formality``: the held-out rows of that task alone, each cut to its own label (beta's rows
+    also carry moods, which must not turn into a mood block)."""
+    root, commit = upstream
+    path = _manifest(tmp_path, commit, beta={"uses": {"formality": "test", "mood": "train"}})
+    monkeypatch.setenv("PENNY_SLM_SOURCES", str(path))
+    empty = str(tmp_path / "no-models")
+    assert main(["--models-dir", empty, "eval", "context", "--real", "formality", "--json"]) == 2
+    assert "penny-slm data fetch" in capsys.readouterr().err  # nothing cached yet
+    fetch(load_manifest(path).select(["beta"]), _mirrors(root, tmp_path / "mirrors", "bare"))
+    assert main(["--models-dir", empty, "eval", "context", "--real", "formality", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 1 and report["formality"]["n"] == 1 and "mood" not in report and "formality" in report["baseline"]
+    assert main(["--models-dir", empty, "eval", "context", "--real", "formality", "--data", str(path), "--json"]) == 2
+    assert "either --data" in capsys.readouterr().err
