@@ -103,6 +103,7 @@ def test_bench_json(models_env: Path, capsys: pytest.CaptureFixture[str]) -> Non
     layer = out["modules"]["layer"]  # one SLMLayer turn per call, main LLM injected and excluded
     assert [r["threads"] for r in layer] == [1, 2] and all(r["slm_added_ms"]["p50"] > 0 for r in layer)
     assert all(0 < r["pre_llm_ms"]["p50"] <= r["slm_added_ms"]["p50"] for r in layer)
+    assert all(r["paced"]["pause_s"] > 0 and 0 < r["paced"]["pre_llm_ms"]["p50"] <= r["paced"]["slm_added_ms"]["p50"] for r in layer)
     assert all(r["modules"] == ["context", "guard", "research"] and r["torch_imported"] is False for r in layer)
 
 

@@ -259,10 +259,16 @@ LAYER_RESPONSES = (
 )
 
 
+PACED_PAUSE_S = 0.05
+"""Idle time between turns in the paced pass: enough for the writer thread to apply the last turn's updates (one turn's
+batch takes a few milliseconds). In Penny a main LLM call of a second or more and the user's reading separate turns."""
+
+
 def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     """Per-turn latency the SLM layer adds (main LLM injected and instant, so excluded), all enabled modules; and the
     pre-LLM phase alone (profile read, then research and context side by side), the part the user waits for before
-    the main LLM starts."""
+    the main LLM starts. Twice: turns back to back, where the writer thread applies the previous turn's updates while
+    the next one runs (the worst case), and ``paced``, ``PACED_PAUSE_S`` apart, as turns arrive in use."""
     import asyncio
     import tempfile
     from pathlib import Path
@@ -276,20 +282,25 @@ def _layer(cfg: SLMConfig, threads: int, n: int) -> dict[str, Any]:
     if layer.guard is not None and layer.guard.rewriter is not None:
         layer.guard.rewriter = None  # rewrites are benched per generator; see docs/MEASUREMENTS.md
     texts = _texts()
-    replies = iter(LAYER_RESPONSES * (n + WARMUP))
-    added: list[float] = []
-    pre_llm: list[float] = []
+    replies = iter(LAYER_RESPONSES * (2 * (n + WARMUP)))
 
-    async def turns() -> None:
+    async def turns(pause_s: float) -> dict[str, dict[str, float]]:
+        added: list[float] = []
+        pre_llm: list[float] = []
         for i in range(n + WARMUP):
             turn = await layer.process(f"user{i % 3}", texts[i % len(texts)], llm=lambda _s, _m: next(replies))
             if i >= WARMUP:
                 added.append((turn.total_ms - turn.timings_ms["main_llm"]) / 1000)
                 pre_llm.append(turn.timings_ms["pre_llm"] / 1000)
+            await asyncio.sleep(pause_s)
+        return {"slm_added_ms": _summary_ms(added), "pre_llm_ms": _summary_ms(pre_llm)}
 
-    asyncio.run(turns())
+    async def both() -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+        return await turns(0.0), await turns(PACED_PAUSE_S)
+
+    back_to_back, paced = asyncio.run(both())
     layer.close()
-    return {"slm_added_ms": _summary_ms(added), "pre_llm_ms": _summary_ms(pre_llm), "load_s": round(load_s, 3),
+    return {**back_to_back, "paced": {"pause_s": PACED_PAUSE_S, **paced}, "load_s": round(load_s, 3),
             "modules": sorted(layer.modules)}
 
 
