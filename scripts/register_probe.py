@@ -40,12 +40,13 @@ AUDIENCE_PER_SOURCE = 300
 
 def audience_rows(seed: int) -> list[dict[str, Any]]:
     """``AUDIENCE_PER_SOURCE`` seeded messages of each ``AUDIENCE`` source, each with its source's level."""
-    by_source: dict[str, list[str]] = {}
+    by_source: dict[str, set[str]] = {source: set() for source in AUDIENCE}
     for r in importers.rows("research", ("train", "test"))[0]:
-        by_source.setdefault(r["source"], []).append(r["text"])
+        if r["source"] in by_source:
+            by_source[r["source"]].add(r["text"])
     rng = random.Random(seed)
-    return [{"text": t, "technical_depth": level, "source": source} for source, level in AUDIENCE.items()
-            for t in rng.sample(sorted(set(by_source.get(source, []))), min(AUDIENCE_PER_SOURCE, len(set(by_source.get(source, [])))))]
+    return [{"text": t, "technical_depth": AUDIENCE[source], "source": source} for source, texts in by_source.items()
+            for t in rng.sample(sorted(texts), min(AUDIENCE_PER_SOURCE, len(texts)))]
 
 
 def ridge_on_dev(x: np.ndarray, y: np.ndarray, texts: list[str]) -> tuple[Ridge, float, float]:
