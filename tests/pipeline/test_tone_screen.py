@@ -11,7 +11,7 @@ import pytest
 
 from penny_slm.errors import NotLoadedError
 from penny_slm.pipeline.model_registry import ModelRegistry
-from penny_slm.pipeline.modules.guard import PersonalityGuard, ToneScorer
+from penny_slm.pipeline.modules.guard import PersonalityGuard, ToneScorer, tone_prose
 from penny_slm.pipeline.modules.tone_screen import SCREEN_ARTIFACT, ToneScreen, screen_features, screen_probability
 from penny_slm.training.datasets import data_dir, load_tone_jsonl
 from penny_slm.training.tone_screen import _matrix, fit_screen
@@ -63,6 +63,23 @@ def test_screen_clears_most_dry_responses_and_no_labelled_cheerleading(built_reg
     assert not [r.text for r in rows if r.labels["tone"] and scorer.screened(r.text)]
     dry = [r.text for r in rows if not r.labels["tone"]]
     assert sum(map(scorer.screened, dry)) / len(dry) > 0.5  # otherwise the screen saves no time
+
+
+NEUTRAL_START = ("The migration adds a nullable column first, backfills it in batches of ten thousand rows, and only then "
+                 "adds the constraint, so the table is never locked for long and reads keep working during the change. ")
+NEUTRAL_END = ("The backfill job logs its progress every batch, and it can be stopped and resumed safely. Run it after "
+               "the deploy, then drop the old column in the next release once nothing reads it.")
+PRAISE = ("Honestly, you're brilliant, this is such a genius idea. ", "You are amazing and I'm so incredibly proud of you. ")
+
+
+def test_praise_buried_mid_answer_is_found_by_the_sentence_check(built_registry: ModelRegistry) -> None:
+    scorer = ToneScorer(max_tokens=256)
+    scorer.load(built_registry)
+    buried = NEUTRAL_START + "".join(PRAISE) + NEUTRAL_END
+    assert len(buried.split()) > 60  # the praise is outside the window's first 24 and last 12 words
+    assert scorer._head([tone_prose(buried)])[0] < 0.5 <= scorer.p_cheerleader(buried)
+    once = NEUTRAL_START + PRAISE[0] + NEUTRAL_END  # one warm sentence in a long answer is not cheerleading
+    assert scorer.p_cheerleader(once) < 0.5
 
 
 def test_guard_works_without_a_screen(built_registry: ModelRegistry, tmp_path: Path) -> None:

@@ -45,6 +45,16 @@ RECHECK_RESERVE_S = 0.5
 log = logging.getLogger(__name__)
 
 
+SENTENCES_CHECKED = 4
+"""The sentence check (issue 17): a long reply can praise the user mid-answer, outside the window the head reads. So
+the screen also ranks the reply's sentences, and unless it is sure the second most cheerful is clean, the head reads
+the ``SENTENCES_CHECKED`` most cheerful in one batch; the reply scores the higher of its window and its *second* most
+cheerful sentence (one warm sentence in a long reply is not cheerleading; two are). Chosen on the dev half of the
+held-out responses (``eval guard --real --part dev``: cheerleading precision 0.87 → 0.89, recall 0.46 → 0.61, clean
+responses flagged unchanged); the most cheerful sentence instead of the second found more but lost precision. Cost:
+a second encoder pass, over four sentences, about 18 ms on one thread for a 200-word reply (docs/MEASUREMENTS.md)."""
+
+
 class ToneScorer(EncoderHeadModule):
     """P(cheerleader) for a response: the linear screen where it is sure the text is clean, otherwise
     the fine-tuned, calibrated ``tone`` head (``screen = None`` means the head answers everything)."""
@@ -60,20 +70,40 @@ class ToneScorer(EncoderHeadModule):
             self.screen.load(store)
 
     def p_cheerleader(self, text: str) -> float:
-        """P(cheerleading) of the text's prose (code left out): the screen's answer when it is sure, else the calibrated
-        tone head."""
+        """P(cheerleading) of the text's prose (code left out): the higher of its window's and of its second most
+        cheerful sentence's (``SENTENCES_CHECKED``), each the screen's answer when it is sure, else the calibrated head."""
         self.require_loaded()
         prose = tone_prose(text)
         if not prose:
             return 0.0
-        if self.screen is not None and (cleared := self.screen.clears(prose)) is not None:
-            return cleared
-        return float(self.calibrated(self.encode([prose])[0].logits["tone"])[1])
+        if self.screen is None:
+            return self._head([prose])[0]
+        window = cleared if (cleared := self.screen.clears(prose)) is not None else self._head([prose])[0]
+        ranked = self._cheeriest_sentences(text)
+        if len(ranked) < 2:
+            return window
+        if (second := self.screen.clears(ranked[1])) is None:
+            second = sorted(self._head(ranked), reverse=True)[1]
+        return max(window, second)
 
     def screened(self, text: str) -> bool:
         """True if the screen answers for ``text`` (the head would not run)."""
         prose = tone_prose(text)
-        return self.screen is not None and bool(prose) and self.screen.clears(prose) is not None
+        if self.screen is None or not prose or self.screen.clears(prose) is None:
+            return False
+        ranked = self._cheeriest_sentences(text)
+        return len(ranked) < 2 or self.screen.clears(ranked[1]) is not None
+
+    def _head(self, texts: list[str]) -> list[float]:
+        return [float(self.calibrated(out.logits["tone"])[1]) for out in self.encode(texts)]
+
+    def _cheeriest_sentences(self, text: str) -> list[str]:
+        """The ``SENTENCES_CHECKED`` sentences of the prose the screen finds most cheerful, most cheerful first."""
+        assert self.screen is not None
+        prose = CODE.sub(" code ", text)
+        sentences = [tone_window(prose[a:b].strip()) for a, b in sentence_spans(prose)]
+        sentences = [s for s in sentences if len(s.split()) >= 2]
+        return sorted(sentences, key=self.screen.p_cheerleader, reverse=True)[:SENTENCES_CHECKED]
 
 
 def tone_prose(text: str) -> str:
@@ -101,7 +131,8 @@ def _content_words(text: str) -> set[str]:
 TONE_WINDOW_WORDS = (24, 12)
 """Words scored from the start and the end of a long response. Gushing sits in openers and closers
 (the tone data is built that way, and so are real LLM replies); scoring ~45 tokens instead of 256
-keeps the head near its latency budget on long answers. Praise buried mid-answer is missed."""
+keeps the head near its latency budget on long answers. Praise buried mid-answer is left to the sentence check
+(``SENTENCES_CHECKED``)."""
 
 
 def tone_window(prose: str, head_tail: tuple[int, int] = TONE_WINDOW_WORDS) -> str:
