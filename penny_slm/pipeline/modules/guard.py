@@ -46,13 +46,14 @@ log = logging.getLogger(__name__)
 
 
 SENTENCES_CHECKED = 4
-"""The sentence check (issue 17): a long reply can praise the user mid-answer, outside the window the head reads. So
-the screen also ranks the reply's sentences, and unless it is sure the second most cheerful is clean, the head reads
-the ``SENTENCES_CHECKED`` most cheerful in one batch; the reply scores the higher of its window and its *second* most
-cheerful sentence (one warm sentence in a long reply is not cheerleading; two are). Chosen on the dev half of the
-held-out responses (``eval guard --real --part dev``: cheerleading precision 0.87 → 0.89, recall 0.46 → 0.61, clean
-responses flagged unchanged); the most cheerful sentence instead of the second found more but lost precision. Cost:
-a second encoder pass, over four sentences, about 18 ms on one thread for a 200-word reply (docs/MEASUREMENTS.md)."""
+"""The sentence check (issue 17): a long reply can praise the user mid-answer, outside the window the head reads. So,
+for a reply longer than the window, the screen ranks its sentences, and unless it is sure the second most cheerful is
+clean, the head reads the ``SENTENCES_CHECKED`` most cheerful, one call each (as the trim does: in a padded batch the
+int8 graph's activation scales are shared, so a sentence's score would move with its neighbours). The reply scores the
+higher of its window and its *second* most cheerful sentence: one warm sentence in a long reply is not cheerleading,
+two are. Chosen on the dev half of the held-out responses (``eval guard --real --part dev``: cheerleading precision
+0.87 → 0.88, recall 0.46 → 0.60); the most cheerful sentence instead of the second found more but lost precision.
+Cost: four more encoder calls, p50 about 18 ms on one thread for a 200-word reply (docs/MEASUREMENTS.md)."""
 
 
 class ToneScorer(EncoderHeadModule):
@@ -79,11 +80,13 @@ class ToneScorer(EncoderHeadModule):
         if self.screen is None:
             return self._head([prose])[0]
         window = cleared if (cleared := self.screen.clears(prose)) is not None else self._head([prose])[0]
+        if len(prose.split()) <= sum(TONE_WINDOW_WORDS):  # the window is the whole reply
+            return window
         ranked = self._cheeriest_sentences(text)
         if len(ranked) < 2:
             return window
-        if (second := self.screen.clears(ranked[1])) is None:
-            second = sorted(self._head(ranked), reverse=True)[1]
+        if (second := self.screen.clears(ranked[1])) is None:  # one call each: a batch would share int8 scales
+            second = sorted((self._head([s])[0] for s in ranked), reverse=True)[1]
         return max(window, second)
 
     def screened(self, text: str) -> bool:
