@@ -2,7 +2,7 @@
 with the fp32 graph on GoEmotions dev texts (never XED), on clear decisions (top-two margin >= 0.1, as the parity gate
 counts them) and on all. A probe for docs/MEASUREMENTS.md, not part of the build.
 
-    python scripts/mood_int8_probe.py models/mood/v1 goemotions_dev.jsonl --n 1500
+    python scripts/mood_int8_probe.py models/mood/v1 goemotions_dev.jsonl --n 1500 [--batch 1] [--presets default]
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ VARIANTS = {
 }
 
 
-def logits(model: Path, tokenizer: Path, texts: list[str]) -> np.ndarray:
-    """The mood logits of ``texts`` from one graph, 32 texts per run (dynamic int8 scales depend on the batch)."""
+def logits(model: Path, tokenizer: Path, texts: list[str], batch: int = 32) -> np.ndarray:
+    """The mood logits of ``texts`` from one graph, ``batch`` texts per run (dynamic int8 scales depend on the batch:
+    Penny runs one message per call)."""
     enc = OnnxEncoder(model, tokenizer, providers=("CPUExecutionProvider",), intra_op_threads=2, max_tokens=64)
     enc.load()
-    return np.stack([o.logits["mood"] for i in range(0, len(texts), 32) for o in enc.encode(texts[i:i + 32])])
+    return np.stack([o.logits["mood"] for i in range(0, len(texts), batch) for o in enc.encode(texts[i:i + batch])])
 
 
 def main() -> None:
@@ -41,6 +42,8 @@ def main() -> None:
     ap.add_argument("artifact", help="a mood version folder whose model.onnx is the fp32 graph")
     ap.add_argument("data", help='JSONL of {"text"} (GoEmotions dev)')
     ap.add_argument("--n", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=32, help="texts per run of the int8 graph (1: as Penny runs it)")
+    ap.add_argument("--presets", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     args = ap.parse_args()
     fp32, tokenizer = Path(args.artifact) / "model.onnx", Path(args.artifact) / "tokenizer.json"
     texts = [json.loads(line)["text"] for line in Path(args.data).read_text(encoding="utf-8").splitlines() if line.strip()][:args.n]
@@ -48,12 +51,13 @@ def main() -> None:
     p = np.exp(ref - ref.max(1, keepdims=True))
     top2 = np.sort(p / p.sum(1, keepdims=True), 1)[:, -2:]
     clear = top2[:, 1] - top2[:, 0] >= 0.1
-    for name, suffixes in VARIANTS.items():
+    for name in args.presets:
+        suffixes = VARIANTS[name]
         work = Path(tempfile.mkdtemp())
         out = work / "int8.onnx"
         info = quantize_int8(fp32, out, QuantizationPreset(name, False, True, suffixes, ("Gemm",)))
-        same = logits(out, tokenizer, texts).argmax(1) == ref.argmax(1)
-        print(json.dumps({"preset": name, "fp32_nodes": info["fp32_nodes"], "clear": round(float(same[clear].mean()), 4),
+        same = logits(out, tokenizer, texts, args.batch).argmax(1) == ref.argmax(1)
+        print(json.dumps({"preset": name, "batch": args.batch, "fp32_nodes": info["fp32_nodes"], "clear": round(float(same[clear].mean()), 4),
                           "all": round(float(same.mean()), 4), "mb": round(out.stat().st_size / 1e6, 1)}), flush=True)
         shutil.rmtree(work)
 
