@@ -12,7 +12,7 @@ at the level of their audience (``AUDIENCE``: everyday search and banking questi
 SQL developers), with the blend of head and rules (their mean) beside both. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
 "Formality and depth heads: measured, not shipped".
 
-    python scripts/register_probe.py --goemotions 4000 --pairs 2000 --json
+    python scripts/register_probe.py --goemotions 4000 --pairs 2000 --json [--mood-encoder models/mood/v1]
 """
 
 from __future__ import annotations
@@ -20,11 +20,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.linear_model import Ridge
 
+from penny_slm.pipeline.adapters.onnx_encoder import OnnxEncoder
 from penny_slm.rules import register
 from penny_slm.training import importers
 from penny_slm.training.datasets import drop_overlapping, is_dev
@@ -49,6 +53,18 @@ def audience_rows(seed: int) -> list[dict[str, Any]]:
             for t in rng.sample(sorted(texts), min(AUDIENCE_PER_SOURCE, len(texts)))]
 
 
+def mood_embedder(version_dir: Path) -> Callable[[list[str]], np.ndarray]:
+    """Texts → the mood head's pooled vectors (its graph copied with that vector as an extra output), 64 tokens as the
+    head reads them."""
+    from shared_encoder_probe import encode_all, with_embedding_output
+
+    graph = Path(tempfile.mkdtemp()) / "mood_with_embedding.onnx"
+    with_embedding_output(version_dir / "model.onnx", graph, "mood")
+    encoder = OnnxEncoder(graph, version_dir / "tokenizer.json", intra_op_threads=2, max_tokens=64)
+    encoder.load()
+    return lambda texts: encode_all(encoder, texts, "embedding")
+
+
 def ridge_on_dev(x: np.ndarray, y: np.ndarray, texts: list[str]) -> tuple[Ridge, float, float]:
     """The ridge whose penalty correlates best on the dev tenth, refitted on all rows; (model, alpha, dev Pearson)."""
     dev = np.array([is_dev(t) for t in texts])
@@ -66,6 +82,9 @@ def main() -> None:
     parser.add_argument("--everyday-depth", type=float, default=0.05, help="depth prior of the GoEmotions anchor rows")
     parser.add_argument("--pairs", type=int, default=2000, help="GenPlus pairs sampled (0: all 10,000)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--mood-encoder", metavar="VERSION_DIR",
+                        help="embed with a built mood head's pooled vector (the pass the context step already pays for) "
+                             "instead of the base MiniLM")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -87,7 +106,7 @@ def main() -> None:
     depth_rows = drop_overlapping(depth_rows, [r["text"] for r in cefr + audience])
     everyday = drop_overlapping(everyday, [r["text"] for r in cefr + audience])
 
-    embed = SentenceEmbedder(batch_size=64)
+    embed = mood_embedder(Path(args.mood_encoder)) if args.mood_encoder else SentenceEmbedder(batch_size=64)
     out: dict[str, Any] = {"rows": {"formality_train": len(formality_rows), "depth_train": len(depth_rows) + len(everyday),
                                     "genplus": len(genplus), "cefr": len(cefr), "audience": len(audience)}}
 

@@ -38,11 +38,12 @@ from penny_slm.training.splits import mood_data
 EMBEDDING = "embedding_logits"  # OnnxEncoder keys outputs by name without "_logits": ``logits["embedding"]``
 
 
-def with_embedding_output(model_path: Path, out_path: Path) -> None:
-    """Copy of the research graph that also returns the pooled vector its heads read (the input of the research head's MatMul)."""
+def with_embedding_output(model_path: Path, out_path: Path, head_name: str = "research") -> None:
+    """Copy of a head's graph that also returns the pooled vector its heads read (the input of ``head_name``'s MatMul or
+    Gemm)."""
     model = onnx.load(str(model_path))
     graph = model.graph
-    head = next(n for n in graph.node if n.op_type == "MatMul" and "research_logits" in n.output[0])
+    head = next(n for n in graph.node if n.op_type in ("MatMul", "Gemm") and n.output[0].startswith(f"{head_name}_logits"))
     graph.node.append(onnx.helper.make_node("Identity", [head.input[0]], [EMBEDDING]))
     graph.output.append(onnx.helper.make_tensor_value_info(EMBEDDING, onnx.TensorProto.FLOAT, ["batch_size", None]))
     onnx.save(model, str(out_path))
