@@ -57,8 +57,9 @@ Cost: four more encoder calls, p50 about 18 ms on one thread for a 200-word repl
 
 
 class ToneScorer(EncoderHeadModule):
-    """P(cheerleader) for a response: the linear screen where it is sure the text is clean, otherwise
-    the fine-tuned, calibrated ``tone`` head (``screen = None`` means the head answers everything)."""
+    """P(cheerleader) for a response, from its window and, for a long reply, its most cheerful sentences
+    (``SENTENCES_CHECKED``): the linear screen answers where it is sure the text is clean, otherwise the fine-tuned,
+    calibrated ``tone`` head (``screen = None``: the head answers everything, on the window alone)."""
 
     default_artifact: ClassVar[str] = TONE_ARTIFACT
     screen: ToneScreen | None = None
@@ -80,9 +81,7 @@ class ToneScorer(EncoderHeadModule):
         if self.screen is None:
             return self._head([prose])[0]
         window = cleared if (cleared := self.screen.clears(prose)) is not None else self._head([prose])[0]
-        if len(prose.split()) <= sum(TONE_WINDOW_WORDS):  # the window is the whole reply
-            return window
-        ranked = self._cheeriest_sentences(text)
+        ranked = self._cheeriest_sentences(text, prose)
         if len(ranked) < 2:
             return window
         if (second := self.screen.clears(ranked[1])) is None:  # one call each: a batch would share int8 scales
@@ -94,15 +93,18 @@ class ToneScorer(EncoderHeadModule):
         prose = tone_prose(text)
         if self.screen is None or not prose or self.screen.clears(prose) is None:
             return False
-        ranked = self._cheeriest_sentences(text)
+        ranked = self._cheeriest_sentences(text, prose)
         return len(ranked) < 2 or self.screen.clears(ranked[1]) is not None
 
     def _head(self, texts: list[str]) -> list[float]:
         return [float(self.calibrated(out.logits["tone"])[1]) for out in self.encode(texts)]
 
-    def _cheeriest_sentences(self, text: str) -> list[str]:
-        """The ``SENTENCES_CHECKED`` sentences of the prose the screen finds most cheerful, most cheerful first."""
+    def _cheeriest_sentences(self, text: str, window: str) -> list[str]:
+        """The ``SENTENCES_CHECKED`` sentences of the prose the screen finds most cheerful, most cheerful first; none
+        when the ``window`` is the whole reply."""
         assert self.screen is not None
+        if len(window.split()) <= sum(TONE_WINDOW_WORDS):
+            return []
         prose = CODE.sub(" code ", text)
         sentences = [tone_window(prose[a:b].strip()) for a, b in sentence_spans(prose)]
         sentences = [s for s in sentences if len(s.split()) >= 2]
