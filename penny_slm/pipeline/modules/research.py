@@ -56,7 +56,8 @@ class ResearchClassifier(EncoderHeadModule):
 
     def predict_batch(self, messages: list[str | NormalizedText]) -> list[ResearchClassification]:
         """Classify several messages in one encoder pass; empty ones get the fixed no-research answer without the model.
-        """
+        With the int8 graph a batch's probabilities can differ slightly from one message at a time (the dynamic
+        quantization takes its scales over the whole batch), so Penny and the evals classify one message per call."""
         self.require_loaded()
         turns = [m if isinstance(m, NormalizedText) else normalize(m) for m in messages]
         todo = [i for i, t in enumerate(turns) if t.text.strip()]
