@@ -64,14 +64,14 @@ class AttachmentScorer(EncoderHeadModule):
 
     def p_over_attachment(self, text: str, role: str) -> float:
         """P(over-attachment) of a ``role`` message: the highest over its windows (0 for a message with no prose), each
-        window in a call of its own: the int8 graph's activation scales are taken over a whole batch, so in one padded
-        batch a window's score moved with its neighbours (up to 0.12 on Spiral-Bench replies; docs/MEASUREMENTS.md)."""
+        window scored alone (``encode_each``: in one padded batch a window's score moved with its neighbours, up to 0.12
+        on Spiral-Bench replies; docs/MEASUREMENTS.md)."""
         self.require_loaded()
         prose = " ".join(CODE.sub(" ", text).split())
         if not prose:
             return 0.0
-        return max(float(self.calibrated(self.encode([attachment_input(w, role)])[0].logits["attachment"])[1])
-                   for w in windows(prose))
+        outputs = self.encode_each([attachment_input(w, role) for w in windows(prose)])
+        return max(float(self.calibrated(o.logits["attachment"])[1]) for o in outputs)
 
     def flags(self, text: str, role: str) -> bool:
         """True when the message's probability reaches the build's threshold."""

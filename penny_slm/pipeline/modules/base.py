@@ -130,6 +130,12 @@ class EncoderHeadModule:
         """The encoder's outputs for ``texts`` (none for an empty list, without touching the model)."""
         return self.require_loaded().encode(texts) if texts else []
 
+    def encode_each(self, texts: list[str]) -> list[EncoderOutput]:
+        """The encoder's outputs for ``texts``, one call per text: what each text gets alone. A dynamically quantized
+        (int8) graph takes each activation's scale over the whole batch, padding included, so in a padded batch a
+        text's output moves with its neighbours (docs/MEASUREMENTS.md, the tone head's sentence check)."""
+        return [self.encode([text])[0] for text in texts]
+
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities: the logits divided by the temperature fitted at build time, then softmax."""
         return softmax(np.asarray(logits, dtype=np.float64) / self.temperature)

@@ -48,10 +48,9 @@ log = logging.getLogger(__name__)
 SENTENCES_CHECKED = 4
 """The sentence check (issue 17): a long reply can praise the user mid-answer, outside the window the head reads. So,
 for a reply longer than the window, the screen ranks its sentences, and unless it is sure the second most cheerful is
-clean, the head reads the ``SENTENCES_CHECKED`` most cheerful, one call each (as the trim does: in a padded batch the
-int8 graph's activation scales are shared, so a sentence's score would move with its neighbours). The reply scores the
-higher of its window and its *second* most cheerful sentence: one warm sentence in a long reply is not cheerleading,
-two are. Chosen on the dev half of the held-out responses (``eval guard --real --part dev``: cheerleading precision
+clean, the head reads the ``SENTENCES_CHECKED`` most cheerful, one call each as the trim does (``encode_each``: in a
+padded batch a sentence's score would move with its neighbours). The reply scores the higher of its window and its
+*second* most cheerful sentence: one warm sentence in a long reply is not cheerleading, two are. Chosen on the dev half of the held-out responses (``eval guard --real --part dev``: cheerleading precision
 0.87 → 0.88, recall 0.46 → 0.60); the most cheerful sentence instead of the second found more but lost precision.
 Cost: four more encoder calls, p50 about 18 ms on one thread for a 200-word reply (docs/MEASUREMENTS.md)."""
 
@@ -84,8 +83,8 @@ class ToneScorer(EncoderHeadModule):
         ranked = self._cheeriest_sentences(text, prose)
         if len(ranked) < 2:
             return window
-        if (second := self.screen.clears(ranked[1])) is None:  # one call each: a batch would share int8 scales
-            second = sorted((self._head([s])[0] for s in ranked), reverse=True)[1]
+        if (second := self.screen.clears(ranked[1])) is None:
+            second = sorted(self._head(ranked), reverse=True)[1]
         return max(window, second)
 
     def screened(self, text: str) -> bool:
@@ -97,7 +96,8 @@ class ToneScorer(EncoderHeadModule):
         return len(ranked) < 2 or self.screen.clears(ranked[1]) is not None
 
     def _head(self, texts: list[str]) -> list[float]:
-        return [float(self.calibrated(out.logits["tone"])[1]) for out in self.encode(texts)]
+        """The calibrated head's P(cheerleader) of each text, each scored alone (``encode_each``)."""
+        return [float(self.calibrated(out.logits["tone"])[1]) for out in self.encode_each(texts)]
 
     def _cheeriest_sentences(self, text: str, window: str) -> list[str]:
         """The ``SENTENCES_CHECKED`` sentences of the prose the screen finds most cheerful, most cheerful first; none
