@@ -85,6 +85,11 @@ def test_metric_blocks() -> None:
     assert regression_block([0, 1, 0, 1], [0.2, 0.7, 0.9, 0.4], [7, 7, 8, 8])["paired_accuracy"] == 0.5
     assert slang_block([["fr"], [], ["no cap", "ngl"]], [["FR"], ["bet"], ["ngl"]]) == {
         "n": 3, "precision": 0.6667, "recall": 0.6667, "f1": 0.6667, "sentence_precision": 0.6667, "sentence_recall": 1.0}
+    # a found span covering the annotated term is a match (spelling with a hyphen, a space or none; "cap" of "no cap");
+    # a found term inside a longer annotated one is not, and one found term matches one annotated term
+    matched = slang_block([["cap"], ["glow-up"], ["brainrot"], ["secure the bag"], ["cap", "no cap"]],
+                          [["no cap"], ["Glow up"], ["brain rot"], ["bag"], ["no cap"]])
+    assert (matched["precision"], matched["recall"]) == (0.8, round(4 / 6, 4))
     assert readability("Go.") < readability("Institutional considerations necessitate comprehensive reorganisation.")
 
 
@@ -93,4 +98,4 @@ def test_the_bench_has_a_context_row() -> None:
 
     row = _worker("context", 1, 30, None)
     assert row["n"] == 30 and 0 < row["latency_ms"]["p50"] <= row["latency_ms"]["p99"]
-    assert row["model_version"] == "context-rules-2"
+    assert row["model_version"] == "context-rules-3"

@@ -24,7 +24,7 @@ from penny_slm.errors import InputError
 from penny_slm.pipeline.modules.base import TurnContext
 from penny_slm.pipeline.modules.context import ContextTracker
 from penny_slm.results import MOODS, ContextUpdate
-from penny_slm.rules.slang import PENNY_SLANG, Lexicon, term_pattern, cspell_file, parse_cspell
+from penny_slm.rules.slang import PENNY_SLANG, Lexicon, cached_dictionaries, term_pattern
 
 MAJORITY_MOOD = "neutral"
 LABELS = ("formality", "technical_depth", "mood", "slang")
@@ -123,13 +123,33 @@ def mood_block(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, Any
             "macro_f1": round(float(np.mean(f1s)), 4), "per_class": per_class}
 
 
+def _term_key(term: str) -> tuple[str, ...]:
+    """A term as its lower-case words, with "-" read as a space ("glow-up" = "glow up")."""
+    return tuple(re.split(r"[\s-]+", term.lower().replace("’", "'").strip()))
+
+
+def _same_term(gold: tuple[str, ...], found: tuple[str, ...]) -> bool:
+    """The annotated term, written together or apart ("brainrot" = "brain rot"), or inside the found term as whole
+    words (the annotated "cap" of a found "no cap"): the found span covers the annotation. A found term inside a longer
+    annotated one ("bag" of "secure the bag") is not a match."""
+    if "".join(gold) == "".join(found):
+        return True
+    return any(found[i:i + len(gold)] == gold for i in range(len(found) - len(gold) + 1))
+
+
 def slang_block(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """Term-level precision, recall and F1, and sentence-level precision and recall (any slang found or not),
-    case-insensitive."""
+    """Term-level precision, recall and F1 (per message, each annotated term matched to at most one found term by
+    :func:`_same_term`), and sentence-level precision and recall (any slang found or not), case-insensitive."""
     tp = fp = fn = s_tp = s_fp = s_fn = 0
     for g_terms, p_terms in zip(gold, pred, strict=True):
-        g, p = {t.lower() for t in g_terms}, {t.lower() for t in p_terms}
-        tp, fp, fn = tp + len(g & p), fp + len(p - g), fn + len(g - p)
+        g, p = sorted({_term_key(t) for t in g_terms}), sorted({_term_key(t) for t in p_terms})
+        unmatched = list(p)
+        for term in g:
+            hit = next((q for q in unmatched if _same_term(term, q)), None)
+            if hit is not None:
+                unmatched.remove(hit)
+        matched = len(p) - len(unmatched)
+        tp, fp, fn = tp + matched, fp + len(unmatched), fn + len(g) - matched
         s_tp += bool(g) and bool(p)
         s_fp += bool(p) and not g
         s_fn += bool(g) and not p
@@ -158,9 +178,10 @@ def readability(text: str) -> float:
 
 def raw_lexicon() -> Lexicon:
     """The slang baseline's lexicon: the same entries as the tracker's, before the convention filters them."""
-    path = cspell_file()
-    cspell = parse_cspell(path.read_text(encoding="utf-8")) if path is not None else {}
-    return Lexicon({**cspell, **PENNY_SLANG}, ("raw",))
+    merged: dict[str, str] = {}
+    for _, entries in reversed(cached_dictionaries()):
+        merged.update(entries)
+    return Lexicon({**merged, **PENNY_SLANG}, ("raw",))
 
 
 def lexicon_terms(text: str, lexicon: Lexicon) -> list[str]:

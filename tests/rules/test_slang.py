@@ -39,9 +39,11 @@ def test_spans_index_the_text_and_carry_glosses() -> None:
     "yeah I'm gonna pick up the kids, okay?", "wanna grab lunch lol", "damn, that was a long day",
     "my kid wants a cool bike", "Put a cap on the bottle.", "I bet you will like it.", "The fire was warm.",
     "I ate that sandwich.", "Slay the dragon first, then the castle.", "In the mid 90s prices rose.",
+    "Bet there are a few left.", "I'd bet", "DHL is your best bet.", "it's giving me shudders", "I can't even imagine it.", "my fam\u00adily",
 ])
 def test_convention_no_slang_in_ordinary_or_excluded_words(text: str) -> None:
-    lex = make_lexicon(parse_cspell(CSPELL_SAMPLE) | {"fire": "great", "ate": "did great", "mid": "meh"})
+    lex = make_lexicon(parse_cspell(CSPELL_SAMPLE) | {"fire": "great", "ate": "did great", "mid": "meh",
+                                                      "i can't even": "overwhelmed", "ily": "I love you"})
     assert terms(text, lex) == []
 
 
@@ -54,24 +56,47 @@ def test_ambiguous_terms_need_their_context() -> None:
     assert {s.confidence for s in detect_slang("this track is fire", lex)} == {slang.CONTEXT_CONFIDENCE}
 
 
+def test_ambiguous_terms_count_in_slang_company_unless_their_ordinary_sense_is_plain() -> None:
+    lex = make_lexicon(parse_cspell(CSPELL_SAMPLE) | {"drip": "style", "lit": "exciting", "dead": "hilarious"})
+    assert terms("check out his drip", lex) == [] and terms("She has a positive aura.", lex) == []
+    assert terms("ngl his drip is unreal", lex) == ["ngl", "drip"]
+    assert {s.confidence for s in detect_slang("ngl his drip is unreal", lex)} == {slang.CLEAR_CONFIDENCE, slang.COMPANY_CONFIDENCE}
+    assert terms("ngl I lit the candle and made a bet on it", lex) == ["ngl"]  # ordinary senses stay ordinary
+    assert terms("tbh that show is dead", lex) == ["tbh"]  # pattern only: never by company
+    goat = make_lexicon({"goat": "greatest of all time"})
+    assert terms("I had goat cheese", goat) == terms("the goat cheese was good", goat) == []  # "GOAT" is case-sensitive
+    assert terms("Messi is the GOAT", goat) == terms("honestly she's the goat", goat) == ["goat"]
+
+
 def test_cspell_parse_keeps_gloss_drops_example_and_convention_filters() -> None:
     parsed = parse_cspell(CSPELL_SAMPLE)
     assert parsed["l"] == 'Short for "loss" or failure.' and parsed["rizz"] == "Charisma."
     lex = make_lexicon(parsed, ("cspell",))
-    assert "gonna" not in lex.terms and "aura" not in lex.terms and "rizz" in lex.terms
+    assert "gonna" not in lex.terms and "rizz" in lex.terms and "aura" in slang.AMBIGUOUS
     assert not NOT_SLANG & set(lex.terms)
 
 
-def test_cspell_pins_match_the_manifest_and_a_cached_copy_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("dictionary", slang.DICTIONARIES, ids=lambda d: d.source)
+def test_dictionary_pins_match_the_manifest_and_only_a_verified_copy_is_used(
+        dictionary: slang.Dictionary, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = json.loads((Path(slang.__file__).parents[1] / "training/data/sources.json").read_text())
-    entry = next(s for s in manifest["sources"] if s["name"] == slang.CSPELL_SOURCE)
-    assert entry["commit"] == slang.CSPELL_COMMIT and entry["files"][slang.CSPELL_PATH]["sha256"] == slang.CSPELL_SHA256
+    entry = next(s for s in manifest["sources"] if s["name"] == dictionary.source)
+    assert entry["commit"] == dictionary.commit and entry["files"][dictionary.path]["sha256"] == dictionary.sha256
+    assert entry["uses"] == {"slang": "train"}
     assert CONTROLS_PREFIX == slang.SLANG_PREFIX
     monkeypatch.setenv("PENNY_SLM_CACHE", str(tmp_path))
-    target = tmp_path / "sources" / slang.CSPELL_SOURCE / slang.CSPELL_COMMIT / slang.CSPELL_PATH
+    target = tmp_path / "sources" / dictionary.source / dictionary.commit / dictionary.path
     target.parent.mkdir(parents=True)
     target.write_text(CSPELL_SAMPLE)  # not the pinned bytes: refused
-    assert hashlib.sha256(target.read_bytes()).hexdigest() != slang.CSPELL_SHA256 and slang.cspell_file() is None
+    assert hashlib.sha256(target.read_bytes()).hexdigest() != dictionary.sha256 and slang.cached_file(dictionary) is None
+    assert dictionary.source not in [source for source, _ in slang.cached_dictionaries()]
+
+
+def test_genz_list_parses_and_its_hand_classification_applies() -> None:
+    parsed = slang.parse_genz_csv('keyword,description\nRizz,One\'s charm\nDrip,"Style, ""fit"""\nKaren,x\nBussin’,good\n')
+    assert parsed == {"rizz": "One's charm", "drip": 'Style, "fit"', "karen": "x", "bussin'": "good"}
+    lex = make_lexicon(parsed, ("genz-slang",))
+    assert "karen" not in lex.terms and terms("nice drip", lex) == [] and terms("his rizz and drip", lex) == ["rizz", "drip"]
 
 
 def test_formality_orders_casual_below_formal() -> None:

@@ -50,9 +50,9 @@ from penny_slm.rules import register
 from penny_slm.rules.preferences import stated_preferences
 from penny_slm.rules.slang import SLANG_PREFIX, detect_slang
 
-TRACKER_VERSION = "context-rules-2"
+TRACKER_VERSION = "context-rules-3"
 """The ``model_version`` of what the rules learn (formality, depth, slang); with the mood head loaded the step's
-version is ``context-rules-2+mood-vN`` and the mood updates carry ``mood-vN``."""
+version is ``context-rules-3+mood-vN`` and the mood updates carry ``mood-vN``."""
 CONTEXT_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); the mood head is not built yet"
 MOOD_NOTE = "formality and technical depth are rule-based estimates (rules/register.py); mood by the {version} head"
 MOOD_ARTIFACT = "mood"
