@@ -9,7 +9,8 @@ and CEFR-SP Wiki-Auto for depth (Spearman against the CEFR level), next to the r
 baseline. CEFR-SP rates how hard a sentence is to read; the issue's depth is the audience a message is written for, so
 depth is also scored on an **audience** construction: 300 seeded messages each from sources no depth row comes from,
 at the level of their audience (``AUDIENCE``: everyday search and banking questions, school maths, consumer medicine,
-SQL developers), with the blend of head and rules (their mean) beside both. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
+SQL developers), and on MMLU questions levelled by their authors (``mmlu_rows``: elementary, high school, college,
+professional subjects, the same number of each), with the blend of head and rules (their mean) beside both. Needs the train extra and the cached sources (penny-slm data fetch). Results: docs/MEASUREMENTS.md,
 "Formality and depth heads: measured, not shipped".
 
     python scripts/register_probe.py --goemotions 4000 --pairs 2000 --json [--mood-encoder models/mood/v1]
@@ -40,6 +41,19 @@ AUDIENCE = {"webquestions": 0.1, "mimics-manual": 0.1, "banking77": 0.1, "gsm8k-
 """Research-task sources as an audience-level depth set: everyday questions, school maths, consumer health, developers'
 SQL titles. The levels are this probe's assumption (a source's audience, not a rating of each message)."""
 AUDIENCE_PER_SOURCE = 300
+
+
+def mmlu_rows(seed: int) -> list[dict[str, Any]]:
+    """MMLU questions levelled by their authors (``mmlu-levels``, a depth probe source): the same seeded number from
+    each level (the smallest level's count, elementary's 378), so no level dominates the ranking."""
+    by_level: dict[float, list[dict[str, Any]]] = {}
+    for r in importers.rows("depth", ("probe",))[0]:
+        if r["source"] == "mmlu-levels":
+            by_level.setdefault(float(r["technical_depth"]), []).append(r)
+    if not by_level:
+        return []
+    n, rng = min(len(v) for v in by_level.values()), random.Random(seed)
+    return [r for level in sorted(by_level) for r in rng.sample(by_level[level], n)]
 
 
 def audience_rows(seed: int) -> list[dict[str, Any]]:
@@ -101,14 +115,15 @@ def main() -> None:
         keep = set(random.Random(0).sample(pair_ids, args.pairs))
         genplus = [r for r in genplus if r["pair"] in keep]
     cefr = importers.rows("depth", ("test",))[0]
-    audience = audience_rows(args.seed)
+    levelled = {"audience": audience_rows(args.seed), "mmlu": mmlu_rows(args.seed)}
+    held_texts = [r["text"] for rows in (cefr, *levelled.values()) for r in rows]
     formality_rows = drop_overlapping(formality_rows, [r["text"] for r in genplus])
-    depth_rows = drop_overlapping(depth_rows, [r["text"] for r in cefr + audience])
-    everyday = drop_overlapping(everyday, [r["text"] for r in cefr + audience])
+    depth_rows = drop_overlapping(depth_rows, held_texts)
+    everyday = drop_overlapping(everyday, held_texts)
 
     embed = mood_embedder(Path(args.mood_encoder)) if args.mood_encoder else SentenceEmbedder(batch_size=64)
     out: dict[str, Any] = {"rows": {"formality_train": len(formality_rows), "depth_train": len(depth_rows) + len(everyday),
-                                    "genplus": len(genplus), "cefr": len(cefr), "audience": len(audience)}}
+                                    "genplus": len(genplus), "cefr": len(cefr)} | {k: len(v) for k, v in levelled.items()}}
 
     def held_out(rows: list[dict[str, Any]], key: str, pred: np.ndarray | list[float]) -> dict[str, Any]:
         return regression_block([r[key] for r in rows], list(np.clip(pred, 0, 1)), [r.get("pair") for r in rows])
@@ -122,17 +137,21 @@ def main() -> None:
     for name, rows in (("depth", depth_rows), ("depth_with_everyday_anchor", depth_rows + everyday)):
         model, alpha, dev_r = ridge_on_dev(embed([r["text"] for r in rows]), np.array([r["technical_depth"] for r in rows]),
                                            [r["text"] for r in rows])
-        head = np.clip(model.predict(embed([r["text"] for r in audience])), 0, 1)
-        rules = np.array([register.technical_depth(r["text"]) for r in audience])
         out[name] = {"head": held_out(cefr, "technical_depth", model.predict(embed([r["text"] for r in cefr]))),
-                     "alpha": alpha, "dev_pearson": dev_r,
-                     "audience": {"head": held_out(audience, "technical_depth", head),
-                                  "blend": held_out(audience, "technical_depth", (head + rules) / 2)}}
+                     "alpha": alpha, "dev_pearson": dev_r}
+        for set_name, level_rows in levelled.items():
+            if level_rows:
+                head = np.clip(model.predict(embed([r["text"] for r in level_rows])), 0, 1)
+                rules = np.array([register.technical_depth(r["text"]) for r in level_rows])
+                out[name][set_name] = {"head": held_out(level_rows, "technical_depth", head),
+                                       "blend": held_out(level_rows, "technical_depth", (head + rules) / 2)}
     out["depth"] |= {"rules": held_out(cefr, "technical_depth", [register.technical_depth(r["text"]) for r in cefr]),
                      "readability": held_out(cefr, "technical_depth", [readability(r["text"]) for r in cefr])}
-    out["depth"]["audience"] |= {
-        "rules": held_out(audience, "technical_depth", [register.technical_depth(r["text"]) for r in audience]),
-        "readability": held_out(audience, "technical_depth", [readability(r["text"]) for r in audience])}
+    for set_name, level_rows in levelled.items():
+        if level_rows:
+            out["depth"][set_name] |= {
+                "rules": held_out(level_rows, "technical_depth", [register.technical_depth(r["text"]) for r in level_rows]),
+                "readability": held_out(level_rows, "technical_depth", [readability(r["text"]) for r in level_rows])}
     print(json.dumps(out, indent=None if args.json else 1))
 
 

@@ -114,10 +114,23 @@ def test_cefr_sp_maps_the_mean_level_onto_zero_to_one(tmp_path: Path) -> None:
                                     {"text": "It isn't clear.", "technical_depth": 0.5}]
 
 
+def test_mmlu_levels_reads_levelled_subjects_questions_only(tmp_path: Path) -> None:
+    from penny_slm.training.importers.register import MMLU_DEPTH, mmlu_levels
+
+    files = {"data/test/college_physics_test.csv": write(tmp_path, "c.csv", '"Why is  the sky blue?",a,b,c,d,A\n,a,b,c,d,B\n'),
+             "data/test/elementary_mathematics_test.csv": write(tmp_path, "e.csv", "What is 2 + 2?,3,4,5,6,B\n"),
+             "data/test/anatomy_test.csv": write(tmp_path, "a.csv", "No level in the name?,a,b,c,d,A\n"),
+             "LICENSE": write(tmp_path, "LICENSE", "MIT License")}
+    assert list(mmlu_levels(files)) == [
+        {"text": "Why is the sky blue?", "technical_depth": MMLU_DEPTH["college"], "subject": "college_physics"},
+        {"text": "What is 2 + 2?", "technical_depth": MMLU_DEPTH["elementary"], "subject": "elementary_mathematics"}]
+    assert MMLU_DEPTH["elementary"] < MMLU_DEPTH["high_school"] < MMLU_DEPTH["college"] < MMLU_DEPTH["professional"]
+
+
 def test_the_manifest_registers_the_formality_and_depth_importers() -> None:
     populate()
     sources = {s.name: s for s in load_manifest().sources}
     for name, task, role in (("emobank", "formality", "train"), ("genplus", "formality", "test"),
                              ("arc", "depth", "train"), ("pubmedqa", "depth", "train"),
-                             ("cefr-sp-wikiauto", "depth", "test")):
+                             ("cefr-sp-wikiauto", "depth", "test"), ("mmlu-levels", "depth", "probe")):
         assert sources[name].importer in IMPORTERS and sources[name].role(task) == role

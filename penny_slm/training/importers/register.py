@@ -15,6 +15,10 @@ test exactly that ranking (docs/DATA.md, "Formality and depth").
   **held out**): the mean of the two levels (1 = A1 ... 6 = C2) as ``(mean - 1) / 5``; the text is detokenised.
   CEFR rates how hard a sentence is to read, not how expert its subject is: a proxy, said so wherever a figure is
   quoted.
+- **mmlu-levels** (MIT; MMLU test questions of the subjects whose names give a level, depth **probe**): the level
+  of the subject as ``MMLU_DEPTH`` (elementary < high school < college < professional: the order is the authors', the
+  values only place it on 0-1); only the question column. A depth set levelled by someone else, read by
+  ``scripts/register_probe.py``; nothing trains, tunes or selects on it.
 
 GoEmotions' Reddit comments are the informal anchor of formality (``context.GOEMOTIONS_FORMALITY``); GenPlus, held
 out, tests formality as pairs (an original sentence against its Gen-Z rewrite: ``context.genplus``).
@@ -38,6 +42,8 @@ EMOBANK_FORMALITY = {"newspaper": 0.85, "letters": 0.85, "essays": 0.75, "travel
 """Formality prior per EmoBank (MASC) genre; the SemEval headlines are not imported."""
 PUBMEDQA_DEPTH = 0.9
 """Technical depth of a question written from a biomedical article's title (expert audience)."""
+MMLU_DEPTH = {"elementary": 0.2, "high_school": 0.4, "college": 0.7, "professional": 0.9}
+"""An MMLU subject's level (the prefix of its name) as a depth value; subjects with no level prefix are not read."""
 
 
 def emobank(files: dict[str, Path]) -> Iterator[Row]:
@@ -98,4 +104,18 @@ def cefr_sp(files: dict[str, Path]) -> Iterator[Row]:
                 yield {"text": detokenise(parts[0]), "technical_depth": cefr_depth([int(parts[1]), int(parts[2])])}
 
 
-BY_SOURCE = {"emobank": emobank, "arc": arc, "pubmedqa": pubmedqa, "cefr-sp-wikiauto": cefr_sp}
+def mmlu_levels(files: dict[str, Path]) -> Iterator[Row]:
+    """The question of every row of ``data/test/<level>_<subject>_test.csv`` (no header: question, four options,
+    answer) at its level's ``MMLU_DEPTH``, with the subject."""
+    for path in sorted(files):
+        name = path.rsplit("/", 1)[-1]
+        level = next((lv for lv in MMLU_DEPTH if name.startswith(lv + "_")), None)
+        if level is None or not name.endswith("_test.csv"):
+            continue
+        for record in csv.reader(io.StringIO(files[path].read_text(encoding="utf-8"))):
+            question = " ".join(record[0].split()) if record else ""
+            if question:
+                yield {"text": question, "technical_depth": MMLU_DEPTH[level], "subject": name[:-len("_test.csv")]}
+
+
+BY_SOURCE = {"emobank": emobank, "arc": arc, "pubmedqa": pubmedqa, "cefr-sp-wikiauto": cefr_sp, "mmlu-levels": mmlu_levels}
