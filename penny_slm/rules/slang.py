@@ -12,7 +12,8 @@ The convention (docs/DATA.md, "Slang convention"), applied to lexicon entries an
   "drip" as slang), unless its ordinary sense is plain from the words around it (:data:`ORDINARY_SENSE`: "lit up",
   "I bet", "set fire to"). Company only adds terms to a message that already has slang, so it never turns a message
   without slang into one with slang.
-- Matching is case-insensitive on word boundaries; multi-word terms win over the words inside them.
+- Matching is case-insensitive on word boundaries; multi-word terms win over the words inside them; a two-word
+  term is also found spaced, hyphenated or closed up ("glow up", "glow-up", "glowup"), reported as the lexicon's term.
 
 The lexicon is :data:`PENNY_SLANG` (hand-written for Penny's chat register: the terms and glosses are this
 project's own words) merged with the slang dictionaries of the data manifest (:data:`DICTIONARIES`: cspell-dicts'
@@ -107,10 +108,12 @@ _WORD = r"[\w'’\-\u00ad\u200b-\u200d]"
 
 @dataclass(frozen=True, slots=True)
 class Lexicon:
-    """term (lower case) → gloss ("" when unknown); ``sources`` names where the terms came from."""
+    """term (lower case) → gloss ("" when unknown); ``sources`` names where the terms came from; ``spellings`` maps
+    another spelling of a two-word term to the term (:func:`spellings`)."""
 
     terms: Mapping[str, str]
     sources: tuple[str, ...]
+    spellings: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def parse_cspell(text: str) -> dict[str, str]:
@@ -143,11 +146,12 @@ finesse ghosting gagged gucci dank benching cuffing
 
 _NEVER = frozenset({"tesseract", "yunc", "dayroom", "karen", "heather", "chad", "w", "ion", "asl", "word", "not you",
                     "smash", "camp", "drag", "body count", "cancel culture", "gaslighting", "ffs", "wth", "@ me",
-                    "l+ratio", "t's giving…"})
+                    "l+ratio", "t's giving…", "rent-free"})
 """Dictionary entries left out: glossed wrongly in cspell (tesseract, yunc, dayroom); names (karen, heather, chad);
 words too common to read as slang even in company (word, not you, smash, camp, drag, ion, w, asl); terms now
 ordinary English (gaslighting, body count, cancel culture); swearing and interjections (ffs, wth); and the genz-slang
-list's malformed entries ("@ me", "l+ratio", "t's giving…"; "it's giving" is in :data:`PENNY_SLANG`).
+list's malformed entries ("@ me", "l+ratio", "t's giving…"; "it's giving" is in :data:`PENNY_SLANG`); and "rent-free",
+the ordinary adjective, as a spelling of "rent free".
 Read term by term on 2026-12-06 (docs/DATA.md, "Slang dictionaries")."""
 
 ORDINARY_SENSE: dict[str, str] = {
@@ -168,11 +172,23 @@ only, never by company: on GoEmotions' training rows, company read "red dead", "
 "D U A L" as slang."""
 
 
+def spellings(term: str) -> tuple[str, ...]:
+    """The other ways a two-word term is written: spaced, hyphenated and closed ("brain rot", "brain-rot",
+    "brainrot"; "glow-up", "glow up", "glowup")."""
+    parts = re.split(r"[ -]", term)
+    if len(parts) != 2 or not all(p.isalnum() for p in parts) or parts[1] in ("ing", "ed", "er"):
+        return ()  # "i'm weak" and "zombie-ing" have no other spelling
+    forms = ("".join(parts),) if min(map(len, parts)) < 2 else (" ".join(parts), "-".join(parts), "".join(parts))
+    return tuple(v for v in forms if v != term)
+
+
 def make_lexicon(extra: Mapping[str, str] | None = None, sources: Iterable[str] = ()) -> Lexicon:
-    """:data:`PENNY_SLANG` plus ``extra`` (a dictionary's entries), the convention applied to both."""
+    """:data:`PENNY_SLANG` plus ``extra`` (a dictionary's entries), the convention applied to both; each two-word
+    term also under its other spellings, unless one of them is an entry of its own."""
     terms = {t: g for t, g in (extra or {}).items() if _admissible(t)}
     terms.update({t: g for t, g in PENNY_SLANG.items() if _admissible(t)})
-    return Lexicon(terms, ("penny", *sources))
+    variants = {v: t for t in sorted(terms) for v in spellings(t) if v not in terms and _admissible(v)}
+    return Lexicon({**terms, **{v: terms[t] for v, t in variants.items()}}, ("penny", *sources), variants)
 
 
 def parse_genz_csv(text: str) -> dict[str, str]:
@@ -250,7 +266,8 @@ def detect_slang(text: str, lexicon: Lexicon | None = None) -> tuple[SlangSpan, 
     found: list[SlangSpan] = []
     waiting: list[SlangSpan] = []  # ambiguous terms whose pattern did not match: they count in slang company
     for match in term_pattern(tuple(sorted(lex.terms))).finditer(text):
-        term = match.group(0).lower().replace("’", "'")
+        written = match.group(0).lower().replace("’", "'")
+        term = lex.spellings.get(written, written)
         span = SlangSpan(term, match.start(), match.end(), CLEAR_CONFIDENCE, lex.terms.get(term, ""))
         if term not in AMBIGUOUS:
             found.append(span)

@@ -68,6 +68,17 @@ def test_ambiguous_terms_count_in_slang_company_unless_their_ordinary_sense_is_p
     assert terms("Messi is the GOAT", goat) == terms("honestly she's the goat", goat) == ["goat"]
 
 
+def test_two_word_terms_are_found_in_every_spelling_and_reported_as_the_lexicon_term() -> None:
+    lex = make_lexicon({"brain rot": "numbness from feeds", "glow-up": "a transformation", "zombie-ing": "x"})
+    text = "pure brainrot, then a glowup and more brain-rot"
+    spans = detect_slang(text, lex)
+    assert [(s.term, text[s.start:s.end]) for s in spans] == [
+        ("brain rot", "brainrot"), ("glow-up", "glowup"), ("brain rot", "brain-rot")]
+    assert spans[0].gloss == "numbness from feeds"
+    assert slang.spellings("zombie-ing") == () and slang.spellings("e-girl") == ("egirl",)
+    assert terms("a rent-free flat", make_lexicon()) == [] and terms("living rentfree in my head", make_lexicon()) == ["rent free"]
+
+
 def test_cspell_parse_keeps_gloss_drops_example_and_convention_filters() -> None:
     parsed = parse_cspell(CSPELL_SAMPLE)
     assert parsed["l"] == 'Short for "loss" or failure.' and parsed["rizz"] == "Charisma."
