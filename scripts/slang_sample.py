@@ -28,15 +28,6 @@ def training_texts() -> list[str]:
     return list(dict.fromkeys(texts))
 
 
-def without(source: str) -> slang.Lexicon:
-    """The default lexicon minus one cached dictionary."""
-    merged: dict[str, str] = {}
-    for name, entries in reversed(slang.cached_dictionaries()):
-        if name != source:
-            merged.update(entries)
-    return slang.make_lexicon(merged)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=8)
@@ -45,7 +36,7 @@ def main() -> None:
     parser.add_argument("--added-by", metavar="SOURCE", help="only spans this cached dictionary adds")
     args = parser.parse_args()
     texts = training_texts()
-    base = without(args.added_by) if args.added_by else None
+    base = slang.make_lexicon(*slang.merged_dictionaries(args.added_by)) if args.added_by else None
     found: list[tuple[str, SlangSpan]] = []
     for text in texts:
         before = {(s.start, s.end) for s in slang.detect_slang(text, base)} if base else set()

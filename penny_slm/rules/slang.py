@@ -231,14 +231,20 @@ def cached_dictionaries() -> list[tuple[str, dict[str, str]]]:
             for d in DICTIONARIES if (path := cached_file(d)) is not None]
 
 
-@functools.lru_cache(maxsize=1)
-def default_lexicon() -> Lexicon:
-    """The packaged lexicon, plus every slang dictionary that is cached and verifies (an earlier one's gloss wins)."""
-    found = cached_dictionaries()
+def merged_dictionaries(leave_out: str | None = None) -> tuple[dict[str, str], tuple[str, ...]]:
+    """Every cached dictionary's entries in one map (an earlier dictionary's gloss wins) and their sources;
+    ``leave_out`` names a source not to merge (to see what one dictionary adds)."""
+    found = [(source, entries) for source, entries in cached_dictionaries() if source != leave_out]
     merged: dict[str, str] = {}
     for _, entries in reversed(found):
         merged.update(entries)
-    return make_lexicon(merged, tuple(source for source, _ in found))
+    return merged, tuple(source for source, _ in found)
+
+
+@functools.lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    """The packaged lexicon, plus every slang dictionary that is cached and verifies."""
+    return make_lexicon(*merged_dictionaries())
 
 
 @functools.lru_cache(maxsize=8)

@@ -24,7 +24,7 @@ from penny_slm.errors import InputError
 from penny_slm.pipeline.modules.base import TurnContext
 from penny_slm.pipeline.modules.context import ContextTracker
 from penny_slm.results import MOODS, ContextUpdate
-from penny_slm.rules.slang import PENNY_SLANG, Lexicon, cached_dictionaries, term_pattern
+from penny_slm.rules.slang import PENNY_SLANG, Lexicon, merged_dictionaries, term_pattern
 
 MAJORITY_MOOD = "neutral"
 LABELS = ("formality", "technical_depth", "mood", "slang")
@@ -178,10 +178,7 @@ def readability(text: str) -> float:
 
 def raw_lexicon() -> Lexicon:
     """The slang baseline's lexicon: the same entries as the tracker's, before the convention filters them."""
-    merged: dict[str, str] = {}
-    for _, entries in reversed(cached_dictionaries()):
-        merged.update(entries)
-    return Lexicon({**merged, **PENNY_SLANG}, ("raw",))
+    return Lexicon({**merged_dictionaries()[0], **PENNY_SLANG}, ("raw",))
 
 
 def lexicon_terms(text: str, lexicon: Lexicon) -> list[str]:
