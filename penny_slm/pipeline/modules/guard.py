@@ -74,13 +74,14 @@ class ToneScorer(EncoderHeadModule):
         """P(cheerleading) of the text's prose (code left out): the higher of its window's and of its second most
         cheerful sentence's (``SENTENCES_CHECKED``), each the screen's answer when it is sure, else the calibrated head."""
         self.require_loaded()
-        prose = tone_prose(text)
+        code_free = _code_free(text)
+        prose = tone_window(code_free)
         if not prose:
             return 0.0
         if self.screen is None:
             return self._head([prose])[0]
         window = cleared if (cleared := self.screen.clears(prose)) is not None else self._head([prose])[0]
-        ranked = self._cheeriest_sentences(text, prose)
+        ranked = self._cheeriest_sentences(code_free)
         if len(ranked) < 2:
             return window
         if (second := self.screen.clears(ranked[1])) is None:
@@ -89,31 +90,36 @@ class ToneScorer(EncoderHeadModule):
 
     def screened(self, text: str) -> bool:
         """True if the screen answers for ``text`` (the head would not run)."""
-        prose = tone_prose(text)
+        code_free = _code_free(text)
+        prose = tone_window(code_free)
         if self.screen is None or not prose or self.screen.clears(prose) is None:
             return False
-        ranked = self._cheeriest_sentences(text, prose)
+        ranked = self._cheeriest_sentences(code_free)
         return len(ranked) < 2 or self.screen.clears(ranked[1]) is not None
 
     def _head(self, texts: list[str]) -> list[float]:
         """The calibrated head's P(cheerleader) of each text, each scored alone (``encode_each``)."""
         return [float(self.calibrated(out.logits["tone"])[1]) for out in self.encode_each(texts)]
 
-    def _cheeriest_sentences(self, text: str, window: str) -> list[str]:
-        """The ``SENTENCES_CHECKED`` sentences of the prose the screen finds most cheerful, most cheerful first; none
-        when the ``window`` is the whole reply."""
+    def _cheeriest_sentences(self, code_free: str) -> list[str]:
+        """The ``SENTENCES_CHECKED`` sentences of the reply (code replaced, ``_code_free``) the screen finds most cheerful,
+        most cheerful first; none when the window is the whole reply."""
         assert self.screen is not None
-        if len(window.split()) <= sum(TONE_WINDOW_WORDS):
+        if len(code_free.split()) <= sum(TONE_WINDOW_WORDS):
             return []
-        prose = CODE.sub(" code ", text)
-        sentences = [tone_window(prose[a:b].strip()) for a, b in sentence_spans(prose)]
+        sentences = [tone_window(code_free[a:b].strip()) for a, b in sentence_spans(code_free)]
         sentences = [s for s in sentences if len(s.split()) >= 2]
         return sorted(sentences, key=self.screen.p_cheerleader, reverse=True)[:SENTENCES_CHECKED]
 
 
+def _code_free(text: str) -> str:
+    """The reply with code replaced by a neutral placeholder: tone lives in prose."""
+    return CODE.sub(" code ", text).strip()
+
+
 def tone_prose(text: str) -> str:
     """What tone is scored on: code replaced by a neutral placeholder (tone lives in prose), windowed."""
-    return tone_window(CODE.sub(" code ", text).strip())
+    return tone_window(_code_free(text))
 
 
 MIN_KEPT = 0.6  # share of each substance sentence's content words a rewrite must keep
